@@ -1,0 +1,1 @@
+// Placeholder: builds the shim libraries into shims/<arch>/ (issue 3).

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** Mode for the new file; default: the mode of the file being replaced, else 0o644 & ~umask. */
+  mode?: number;
+  /** Owner for the new file; default: the owner of the file being replaced (when we may set it). */
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * Replace `file` atomically: write a temporary file in the same directory, fsync it, give it the old
+ * file's mode and owner, rename it over the target and fsync the directory. A hard-linked target is
+ * never written through (conda hard-links prefix files to pkgs/): the rename breaks the link, so the
+ * other names keep the old bytes.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
+  const dir = path.dirname(file);
+  let old: fs.Stats | undefined;
+  try {
+    old = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const mode = (opts.mode ?? (old ? old.mode : 0o666 & ~process.umask())) & 0o7777;
+  const tmp = path.join(dir, `.${path.basename(file)}.mambapatch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    const uid = opts.uid ?? old?.uid;
+    const gid = opts.gid ?? old?.gid;
+    if (uid !== undefined && gid !== undefined && (uid !== process.getuid?.() || gid !== process.getgid?.())) {
+      try {
+        fs.fchownSync(fd, uid, gid);
+      } catch (e) {
+        // A non-root user may only keep a group it belongs to; the owner cannot change without root.
+        if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+        if (uid !== process.getuid?.()) throw new Error(`${file}: cannot keep owner uid ${uid} (not root)`);
+      }
+    }
+    // chmod after chown: chown clears set-id bits.
+    fs.fchmodSync(fd, mode);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsyncDir(dir);
+}
+
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    fs.fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
