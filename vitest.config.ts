@@ -8,6 +8,6 @@ export default defineConfig({
     // Tests switch users and build fixtures with compilers; two workers match this 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
