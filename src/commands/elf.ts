@@ -1,4 +1,119 @@
+/** `mambapatch elf ...`: a thin layer over src/elf (inspect, add and remove one DT_NEEDED). */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { MambapatchError } from '../errors.js';
+import { printJson, say, warn, type OutputOptions } from '../output.js';
+import { action, withCommonFlags } from './common.js';
+import { addNeeded, editElfFile, readElf, removeNeeded, type EditResult, type ElfInfo } from '../elf/index.js';
 
-/** Placeholder: the 'elf' command is being built (see the issue that names it). */
-export function register(_program: Command): void {}
+function readInput(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+}
+
+function infoLines(file: string, i: ElfInfo): string[] {
+  const lines = [
+    `file:        ${file}`,
+    `class:       ELF${i.bits} ${i.endian}-endian ${i.type} (${i.kind})`,
+    `machine:     ${i.machine}`,
+  ];
+  if (i.interpreter) lines.push(`interpreter: ${i.interpreter}`);
+  if (i.soname) lines.push(`soname:      ${i.soname}`);
+  for (const n of i.needed) lines.push(`needed:      ${n}`);
+  if (i.rpath !== undefined) lines.push(`rpath:       ${i.rpath}`);
+  if (i.runpath !== undefined) lines.push(`runpath:     ${i.runpath}`);
+  if (i.glibcMax) lines.push(`glibc:       >= ${i.glibcMax}`);
+  lines.push(`imports:     ${i.importedSymbols.length} symbols`);
+  if (i.isDynamic) lines.push(`spare slots: ${i.spareDynamicSlots}`);
+  if (i.staticTls) lines.push('static TLS:  yes (DF_STATIC_TLS)');
+  lines.push(`editable:    ${i.editable ? 'yes' : `no (${file} ${i.refusal})`}`);
+  return lines;
+}
+
+function renderEdit(opts: OutputOptions, file: string, out: string | undefined, r: EditResult): void {
+  if (opts.json) {
+    const { data: _data, ...rest } = r;
+    printJson({ ok: true, file, output: out ?? file, ...rest });
+  } else {
+    say(opts, r.message);
+  }
+}
+
+interface EditOpts extends OutputOptions {
+  first?: boolean;
+  output?: string;
+}
+
+export function register(program: Command): void {
+  const elf = program.command('elf').description('inspect ELF files and add or remove one DT_NEEDED entry');
+
+  withCommonFlags(elf.command('info').argument('<file>').description('show the dynamic information of an ELF file'))
+    .action(
+      action((file: string, opts: OutputOptions) => {
+        const info = readElf(readInput(file), file);
+        if (opts.json) printJson({ file, ...info });
+        else for (const l of infoLines(file, info)) say(opts, l);
+      }),
+    );
+
+  withCommonFlags(elf.command('print-needed').argument('<file>').description('print the DT_NEEDED entries, one a line, in order'), { json: false })
+    .action(
+      action((file: string, opts: OutputOptions) => {
+        const info = readElf(readInput(file), file);
+        if (!opts.quiet) for (const n of info.needed) process.stdout.write(n + '\n');
+      }),
+    );
+
+  withCommonFlags(
+    elf
+      .command('add-needed')
+      .argument('<file>')
+      .argument('<name>', 'library name to add, e.g. libmambapatch.so')
+      .option('--first', 'insert before every other DT_NEEDED (interposition); default: last')
+      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .description('add one DT_NEEDED entry, changing as few bytes as possible'),
+  ).action(
+    action((file: string, name: string, opts: EditOpts) => {
+      checkName(name);
+      const r = editElfFile(file, (d) => addNeeded(d, name, { first: opts.first, file }), { output: opts.output });
+      const info = readElf(r.data, file);
+      if (r.changed && info.kind === 'library') {
+        const added = findStaticTls(name, file);
+        if (added) warn(opts, `${name} uses initial-exec TLS (DF_STATIC_TLS); ${file} may fail to load with dlopen ("cannot allocate memory in static TLS block")`);
+      }
+      renderEdit(opts, file, opts.output, r);
+    }),
+  );
+
+  withCommonFlags(
+    elf
+      .command('remove-needed')
+      .argument('<file>')
+      .argument('<name>')
+      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .description('remove one DT_NEEDED entry (byte-for-byte restore when this tool added it)'),
+  ).action(
+    action((file: string, name: string, opts: EditOpts) => {
+      checkName(name);
+      const r = editElfFile(file, (d) => removeNeeded(d, name, { file }), { output: opts.output });
+      renderEdit(opts, file, opts.output, r);
+    }),
+  );
+}
+
+function checkName(name: string): void {
+  if (name === '' || name.includes('\0')) throw new MambapatchError('library name must be a non-empty string without NUL bytes', { exitCode: 2 });
+}
+
+/** The added library's DF_STATIC_TLS flag, when NAME is a path to a readable ELF file. */
+function findStaticTls(name: string, _file: string): boolean {
+  if (!name.includes('/')) return false;
+  try {
+    return readElf(readFileSync(name)).staticTls;
+  } catch {
+    return false;
+  }
+}

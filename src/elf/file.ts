@@ -1,0 +1,35 @@
+/** Read a file, apply one edit, verify it and write it atomically (or to another path). */
+import * as fs from 'node:fs';
+import { MambapatchError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil/atomic.js';
+import type { EditResult } from './result.js';
+import { verifyEdit } from './verify.js';
+
+export interface EditFileOptions {
+  /** Write the result here instead of replacing the input. */
+  output?: string;
+}
+
+export function editElfFile(path: string, edit: (data: Uint8Array) => EditResult, opts: EditFileOptions = {}): EditResult {
+  let data: Uint8Array;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+    if (!st.isFile()) throw new MambapatchError('not a regular file', { file: path });
+    data = fs.readFileSync(path);
+  } catch (e) {
+    if (e instanceof MambapatchError) throw e;
+    throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
+  }
+  const result = edit(data);
+  const target = opts.output ?? path;
+  if (!result.changed && target === path) return result;
+  if (result.changed) verifyEdit(data, result.data, path);
+  try {
+    if (opts.output) writeFileAtomic(target, result.data, { mode: st.mode & 0o7777 });
+    else writeFileAtomic(target, result.data);
+  } catch (e) {
+    throw new MambapatchError(`cannot write: ${(e as Error).message}`, { file: target });
+  }
+  return result;
+}

@@ -1,0 +1,148 @@
+/** What `mambapatch elf info` shows: a summary of an ELF file read through PT_DYNAMIC. */
+import { DF_1_PIE, DF_STATIC_TLS, DT, EDITABLE_ARCHES, ET, PT, SHT } from './constants.js';
+import { dynString, dynValue, dynsymTable, liveEntries, parseElf, readSym, versionNeeds, type ElfFile } from './parse.js';
+
+export type ElfType = 'NONE' | 'REL' | 'EXEC' | 'DYN' | 'CORE' | 'OTHER';
+
+export interface ElfInfo {
+  bits: 32 | 64;
+  endian: 'little' | 'big';
+  type: ElfType;
+  /** executable (non-PIE), pie, library, static-pie, static, object, other */
+  kind: string;
+  machine: string;
+  machineNumber: number;
+  interpreter?: string;
+  isDynamic: boolean;
+  isStatic: boolean;
+  soname?: string;
+  needed: string[];
+  rpath?: string;
+  runpath?: string;
+  importedSymbols: string[];
+  versionNeeds: { file: string; versions: string[] }[];
+  glibcMax?: string;
+  staticTls: boolean;
+  hasSectionHeaders: boolean;
+  /** Spare DT_NULL slots after the terminator (what a tier-A edit consumes). */
+  spareDynamicSlots: number;
+  editable: boolean;
+  /** Why the engine refuses to edit this file (when editable is false). */
+  refusal?: string;
+}
+
+const TYPES: Record<number, ElfType> = { [ET.NONE]: 'NONE', [ET.REL]: 'REL', [ET.EXEC]: 'EXEC', [ET.DYN]: 'DYN', [ET.CORE]: 'CORE' };
+
+export function readElf(data: Uint8Array, file?: string): ElfInfo {
+  return describe(parseElf(data, file));
+}
+
+export function describe(elf: ElfFile): ElfInfo {
+  const h = elf.header;
+  const interp = elf.phdrs.find((p) => p.type === PT.INTERP);
+  let interpreter: string | undefined;
+  if (interp) {
+    elf.view.check(interp.offset, interp.filesz, 'PT_INTERP');
+    interpreter = elf.view.cstr(interp.offset, interp.offset + interp.filesz, 'PT_INTERP');
+  }
+  const live = liveEntries(elf);
+  const str = (tag: number, what: string): string | undefined => {
+    const e = live.find((x) => x.tag === tag);
+    return e ? dynString(elf, e.val, what) : undefined;
+  };
+  const needed = live.filter((e) => e.tag === DT.NEEDED).map((e) => dynString(elf, e.val, 'DT_NEEDED'));
+  const vneeds = versionNeeds(elf);
+  const glibc = vneeds.flatMap((n) => n.versions.map((x) => x.name)).filter((n) => /^GLIBC_\d+(\.\d+)*$/.test(n));
+  const isDynamic = elf.dynamic !== undefined && elf.dynamic.phdr.filesz > 0;
+  const flags1 = dynValue(elf, DT.FLAGS_1) ?? 0;
+  const info: ElfInfo = {
+    bits: h.bits,
+    endian: h.le ? 'little' : 'big',
+    type: TYPES[h.type] ?? 'OTHER',
+    kind: '',
+    machine: h.arch,
+    machineNumber: h.machine,
+    interpreter,
+    isDynamic,
+    isStatic: !elf.dynamic,
+    soname: str(DT.SONAME, 'DT_SONAME'),
+    needed,
+    rpath: str(DT.RPATH, 'DT_RPATH'),
+    runpath: str(DT.RUNPATH, 'DT_RUNPATH'),
+    importedSymbols: importedSymbols(elf),
+    versionNeeds: vneeds.map((n) => ({ file: n.file, versions: n.versions.map((x) => x.name) })),
+    glibcMax: glibc.sort(compareVersions).at(-1)?.slice(6),
+    staticTls: ((dynValue(elf, DT.FLAGS) ?? 0) & DF_STATIC_TLS) !== 0,
+    hasSectionHeaders: elf.shdrs.length > 0,
+    spareDynamicSlots: spareSlots(elf),
+    editable: false,
+  };
+  info.kind =
+    h.type === ET.REL ? 'object'
+    : h.type === ET.EXEC ? (isDynamic ? 'executable' : 'static')
+    : h.type !== ET.DYN ? 'other'
+    : !isDynamic ? 'static'
+    : interpreter ? 'pie'
+    : flags1 & DF_1_PIE ? 'static-pie'
+    : 'library';
+  info.refusal = refusal(elf, info);
+  info.editable = info.refusal === undefined;
+  return info;
+}
+
+function spareSlots(elf: ElfFile): number {
+  const d = elf.dynamic;
+  if (!d || d.terminator < 0) return 0;
+  let n = 0;
+  for (let i = d.terminator + 1; i < d.slots.length && d.slots[i]!.tag === DT.NULL; i++) n++;
+  return n;
+}
+
+function importedSymbols(elf: ElfFile): string[] {
+  const t = dynsymTable(elf);
+  if (!t || !elf.strtab) return [];
+  const out = new Set<string>();
+  for (let i = 1; i < t.count; i++) {
+    const s = readSym(elf, t.offset, i);
+    if (s.shndx !== 0 || s.name === 0) continue;
+    out.add(dynString(elf, s.name, `symbol ${i} name`));
+  }
+  return [...out];
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.replace(/^\D+/, '').split('.').map(Number);
+  const pb = b.replace(/^\D+/, '').split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+const LOADER_SONAME = /^(ld-linux[^/]*\.so(\.\d+)*|ld64\.so(\.\d+)*|ld\.so(\.\d+)*|ld-musl-[^/]*\.so(\.\d+)*)$/;
+
+/** Why the engine will not edit this file, or undefined when it may. */
+function refusal(elf: ElfFile, info: ElfInfo): string | undefined {
+  const h = elf.header;
+  if (h.type === ET.REL) return 'is a relocatable object (ET_REL), not a linked executable or library';
+  if (h.type !== ET.EXEC && h.type !== ET.DYN) return `has ELF type ${h.type}, not an executable or shared library`;
+  if (!elf.dynamic) return 'is statically linked (no PT_DYNAMIC); a static file cannot load a library';
+  if (elf.dynamic.phdr.filesz === 0) return 'has an empty PT_DYNAMIC (a separate debug-info file?)';
+  if (h.machine === 8) return 'is a MIPS file; MIPS is not supported for editing';
+  if (!EDITABLE_ARCHES.includes(h.arch) || h.bits !== 64) {
+    return `is for ${h.arch} (${h.bits}-bit ${info.endian}-endian); only x86_64, aarch64 and ppc64le files can be edited`;
+  }
+  if (!info.interpreter) {
+    if (info.soname && LOADER_SONAME.test(info.soname)) return `is the dynamic loader itself (${info.soname}); it relocates itself and cannot load a library`;
+    if (info.kind === 'static-pie') return 'is a static-pie executable; it relocates itself and cannot load a library';
+    if (info.soname === 'libc.so' && info.needed.length === 0) return 'is musl libc, which is also the dynamic loader';
+    if (info.needed.length === 0 && h.entry !== 0 && !info.soname) return 'is a self-relocating executable without an interpreter (static-pie?)';
+  }
+  if (!elf.strtab) return 'has no DT_STRTAB/DT_STRSZ in its dynamic table';
+  if (elf.dynamic.terminator < 0 && elf.dynamic.slots.length === 0) return 'has an empty dynamic table';
+  if (elf.shdrs.some((s) => s.type === SHT.DYNAMIC) && !elf.shdrs.some((s) => s.type === SHT.DYNAMIC && s.offset === elf.dynamic!.phdr.offset)) {
+    return 'has a .dynamic section that disagrees with PT_DYNAMIC';
+  }
+  return undefined;
+}
