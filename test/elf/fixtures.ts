@@ -1,0 +1,286 @@
+/**
+ * The ELF test corpus, compiled at test time (each file once per content hash, through cachedBuild):
+ * PIE, non-PIE and shared libraries for x86_64, aarch64 and ppc64le, with the linker flags the design
+ * study names, lld-linked files and conda-build style `patchelf --force-rpath --set-rpath` copies; plus a
+ * marker library (its constructor prints MARKER_LINE) and a dlopen host per architecture, and the
+ * helpers that run a file under the real loader (qemu-user for foreign architectures).
+ * Used by the corpus, fuzz and readelf tests and by bench/elf.ts (so no vitest imports here).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cachedBuild } from '../helpers/build.js';
+
+export type Arch = 'x86_64' | 'aarch64' | 'ppc64le';
+export type Kind = 'pie' | 'exec' | 'lib';
+
+export interface CorpusFile {
+  /** Unique, readable: `<arch>-<lang>-<kind>-<variant>`. */
+  id: string;
+  arch: Arch;
+  kind: Kind;
+  variant: string;
+  path: string;
+  /** A line the unmodified file prints when run (directly, or through the host for libraries). */
+  expect: string;
+}
+
+export const MARKER_NAME = 'libcorpusmarker.so';
+export const MARKER_LINE = 'MARKER loaded';
+export const LIB_SYMBOL = 'corpus_fn';
+
+/** The repository root, found from this file whether it runs from test/ (vitest) or dist/test/ (bench). */
+export const REPO = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'test', 'fixtures', 'elf', 'marker.c'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the repository root from ' + import.meta.url);
+    dir = up;
+  }
+  return dir;
+})();
+export const SRC = join(REPO, 'test', 'fixtures', 'elf');
+const CACHE = '/tmp/mambapatch-fixture-cache';
+
+interface ArchInfo {
+  cc: string;
+  cxx: string;
+  sysroot?: string;
+  qemu?: string;
+}
+export const ARCHES: Record<Arch, ArchInfo> = {
+  x86_64: { cc: 'gcc', cxx: 'g++' },
+  aarch64: {
+    cc: 'aarch64-linux-gnu-gcc',
+    cxx: 'aarch64-linux-gnu-g++',
+    sysroot: '/usr/aarch64-linux-gnu',
+    qemu: 'qemu-aarch64',
+  },
+  ppc64le: {
+    cc: 'powerpc64le-linux-gnu-gcc',
+    cxx: 'powerpc64le-linux-gnu-g++',
+    sysroot: '/usr/powerpc64le-linux-gnu',
+    qemu: 'qemu-ppc64le',
+  },
+};
+
+/** Every tool the corpus needs to build and run. */
+export const CORPUS_TOOLS = [
+  'gcc', 'g++', 'ld.lld', 'patchelf', 'readelf', 'eu-elflint',
+  'aarch64-linux-gnu-gcc', 'powerpc64le-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64', 'qemu-ppc64le',
+];
+
+/**
+ * A directory holding only an `ld.lld` symlink: cross gcc drivers look for the linker named by
+ * -fuse-ld=lld in their -B directories, not on PATH.
+ */
+function lldDir(): string {
+  const dir = join(CACHE, 'lld-bin');
+  const link = join(dir, 'ld.lld');
+  if (!existsSync(link)) {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const tmp = `${link}.${process.pid}`;
+    symlinkSync(execFileSync('sh', ['-c', 'command -v ld.lld'], { encoding: 'utf8' }).trim(), tmp);
+    renameSync(tmp, link);
+  }
+  return dir;
+}
+
+const KIND_FLAGS: Record<Kind, string[]> = {
+  pie: ['-fPIE', '-pie'],
+  exec: ['-fno-pie', '-no-pie'],
+  lib: ['-fPIC', '-shared', '-DAS_LIB'],
+};
+
+/** Linker variants: name → extra flags (a function so lld's -B directory is made only when used). */
+const VARIANTS: Record<string, () => string[]> = {
+  default: () => [],
+  znow: () => ['-Wl,-z,now'],
+  norelro: () => ['-Wl,-z,norelro'],
+  noseparate: () => ['-Wl,-z,noseparate-code'],
+  sysv: () => ['-Wl,--hash-style=sysv'],
+  spare0: () => ['-Wl,--spare-dynamic-tags=0'],
+  bigbss: () => ['-DBIG_BSS'],
+  lld: () => ['-B', lldDir(), '-fuse-ld=lld'],
+  // Input for the conda-build "shorter rpath" case: a long build-prefix RPATH, as conda-build links.
+  longrpath: () => ['-Wl,--disable-new-dtags', `-Wl,-rpath,/opt/conda-bld/pkg_1700000000000/_h_env_${'placehold_'.repeat(8)}/lib`],
+};
+
+function compile(arch: Arch, lang: 'c' | 'c++', kind: Kind, variant: string, id: string): string {
+  const a = ARCHES[arch];
+  const lib = kind === 'lib';
+  return cachedBuild({
+    name: lib ? `lib${id}.so` : id,
+    compiler: lang === 'c' ? a.cc : a.cxx,
+    args: ['-O1', ...KIND_FLAGS[kind], ...(lib ? [`-Wl,-soname,lib${id}.so`] : []), ...VARIANTS[variant]!()],
+    sources: [join(SRC, lang === 'c' ? 'corpus.c' : 'corpus.cpp')],
+    after: lang === 'c' ? ['-lm'] : [],
+  });
+}
+
+/**
+ * conda-build's relocation step (`patchelf --force-rpath --set-rpath`), applied to a copy next to the
+ * input in the cache (so it is cached too).
+ */
+export function condaRpath(input: string, rpath: string, tag: string): string {
+  const out = `${input}.${tag}`;
+  if (existsSync(out)) return out;
+  const tmp = `${out}.tmp${process.pid}`;
+  copyFileSync(input, tmp);
+  execFileSync('patchelf', ['--force-rpath', '--set-rpath', rpath, tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+  renameSync(tmp, out);
+  return out;
+}
+const SHORT_RPATH = '$ORIGIN/../lib';
+const LONG_RPATH = `$ORIGIN/../lib:$ORIGIN/../lib/${'python3.11/site-packages/'.repeat(6)}deep`;
+
+function expectLine(lang: 'c' | 'c++', kind: Kind): string {
+  return `ORIGINAL ${lang} ${kind === 'lib' ? 'library' : 'program'}: `;
+}
+
+/** The matrix. Cross architectures get the main variants; x86_64 gets all of them. */
+export function corpus(): CorpusFile[] {
+  const out: CorpusFile[] = [];
+  const add = (arch: Arch, lang: 'c' | 'c++', kind: Kind, variant: string, path?: string) => {
+    const id = `${arch}-${lang === 'c' ? 'c' : 'cxx'}-${kind}-${variant}`;
+    out.push({ id, arch, kind, variant, path: path ?? compile(arch, lang, kind, variant, id), expect: expectLine(lang, kind) });
+  };
+  const kinds: Kind[] = ['pie', 'exec', 'lib'];
+  for (const kind of kinds) {
+    for (const variant of ['default', 'znow', 'norelro', 'noseparate', 'sysv', 'spare0', 'bigbss', 'lld']) {
+      add('x86_64', 'c', kind, variant);
+    }
+  }
+  for (const kind of ['pie', 'lib'] as Kind[]) {
+    for (const variant of ['default', 'lld']) add('x86_64', 'c++', kind, variant);
+  }
+  for (const arch of ['aarch64', 'ppc64le'] as Arch[]) {
+    for (const kind of kinds) for (const variant of ['default', 'znow', 'spare0', 'lld']) add(arch, 'c', kind, variant);
+  }
+  // conda-build copies: a shorter rpath rewritten in place, and a longer one that makes patchelf move tables.
+  for (const arch of Object.keys(ARCHES) as Arch[]) {
+    for (const kind of ['pie', 'lib'] as Kind[]) {
+      if (arch === 'x86_64') {
+        const long = compile(arch, 'c', kind, 'longrpath', `${arch}-c-${kind}-longrpath`);
+        add(arch, 'c', kind, 'conda-short', condaRpath(long, SHORT_RPATH, 'conda-short'));
+      }
+      const dflt = out.find((f) => f.id === `${arch}-c-${kind}-default`)!;
+      add(arch, 'c', kind, 'conda-long', condaRpath(dflt.path, LONG_RPATH, 'conda-long'));
+    }
+  }
+  return out;
+}
+
+/** The marker library for one architecture (SONAME = MARKER_NAME; LD_LIBRARY_PATH = its directory). */
+export function markerLib(arch: Arch): string {
+  return cachedBuild({
+    name: MARKER_NAME,
+    compiler: ARCHES[arch].cc,
+    args: ['-O1', '-fPIC', '-shared', `-Wl,-soname,${MARKER_NAME}`],
+    sources: [join(SRC, 'marker.c')],
+  });
+}
+
+/** `host LIB [SYMBOL]` for one architecture: dlopens a library, calls the symbol. */
+export function hostProgram(arch: Arch): string {
+  return cachedBuild({ name: 'elf-host', compiler: ARCHES[arch].cc, args: ['-O1'], sources: [join(SRC, 'host.c')], after: ['-ldl'] });
+}
+
+/** Files the engine must refuse to edit (x86_64): a static executable and an ET_REL object. */
+export function staticExecutable(): string {
+  return cachedBuild({ name: 'corpus-static', compiler: 'gcc', args: ['-O1', '-static'], sources: [join(SRC, 'corpus.c')], after: ['-lm'] });
+}
+export function relocatableObject(): string {
+  return cachedBuild({ name: 'corpus.o', compiler: 'gcc', args: ['-O1', '-c'], sources: [join(SRC, 'corpus.c')] });
+}
+
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command asynchronously (so several can run at once) with a time limit. */
+export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/**
+ * Runs a corpus file (or an edited copy of it) under the real loader: executables directly, libraries
+ * through the host program; foreign architectures under qemu-user with the cross sysroot. `libDir` goes
+ * on LD_LIBRARY_PATH (the marker's directory).
+ */
+export function runElf(arch: Arch, kind: Kind, path: string, libDir?: string, symbol: string | null = LIB_SYMBOL): Promise<RunResult> {
+  const a = ARCHES[arch];
+  const argv = kind === 'lib' ? [hostProgram(arch), path, ...(symbol ? [symbol] : [])] : [path];
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
+  delete env.LD_PRELOAD;
+  if (libDir) env.LD_LIBRARY_PATH = libDir;
+  else delete env.LD_LIBRARY_PATH;
+  if (a.qemu) return runProcess(a.qemu, ['-L', a.sysroot!, ...argv], env);
+  return runProcess(argv[0]!, argv.slice(1), env);
+}
+
+/**
+ * Parses `readelf -dW` output for one or many files: file → NEEDED names in order ([] when the file has
+ * no dynamic section). With a single file readelf prints no "File:" header; pass its name as `single`.
+ */
+export function parseReadelfNeeded(text: string, single?: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let cur: string[] | undefined;
+  if (single !== undefined) out.set(single, (cur = []));
+  for (const line of text.split('\n')) {
+    const file = /^File: (.*)$/.exec(line);
+    if (file) {
+      out.set(file[1]!, (cur = []));
+      continue;
+    }
+    const m = /\(NEEDED\)\s+Shared library: \[(.*)\]$/.exec(line);
+    if (m && cur) cur.push(m[1]!);
+  }
+  return out;
+}
+
+export function readelfNeeded(path: string): string[] {
+  const text = execFileSync('readelf', ['-dW', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return parseReadelfNeeded(text, path).get(path)!;
+}
+
+/** eu-elflint --gnu-ld output lines with the file name replaced (so two files' reports can be diffed). */
+export function elflintLines(path: string): string[] {
+  let text: string;
+  try {
+    text = execFileSync('eu-elflint', ['--gnu-ld', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string };
+    text = `${err.stdout ?? ''}${err.stderr ?? ''}`;
+  }
+  return text
+    .split('\n')
+    .map((l) => l.split(path).join('FILE').trim())
+    .filter((l) => l !== '' && l !== 'No errors');
+}
+
+/** Lines in `after` that are not in `before` (as multisets). */
+export function newLines(before: string[], after: string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const l of before) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const fresh: string[] = [];
+  for (const l of after) {
+    const n = counts.get(l) ?? 0;
+    if (n > 0) counts.set(l, n - 1);
+    else fresh.push(l);
+  }
+  return fresh;
+}
+
+export const readBytes = (p: string): Buffer => readFileSync(p);
