@@ -1,0 +1,230 @@
+/**
+ * The library core behind `apply`, `revert` and `status`: resolve the prefix, check and lock the state,
+ * finish an interrupted run, compute the plan, run it. Commands only render what these return.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MambapatchError } from '../errors.js';
+import { buildApplyPlan, targetStates } from '../plan/apply-plan.js';
+import { buildRevertPlan } from '../plan/revert-plan.js';
+import { isMambapatchShim, shimRel } from '../plan/shim.js';
+import { changes, type Plan, type Step, type TargetStatus } from '../plan/types.js';
+import { detect } from '../prefix/detect.js';
+import { resolvePrefix, type ResolvedPrefix } from '../prefix/resolve.js';
+import { fileMeta } from '../state/files.js';
+import { readJournal, removeTempFiles, type Journal } from '../state/journal.js';
+import { acquireLock } from '../state/lock.js';
+import { readManifest, type Manifest, type Method } from '../state/manifest.js';
+import { statePaths, type StatePaths } from '../state/paths.js';
+import { checkTrusted } from '../state/trust.js';
+import { shimVersion } from '../shim/index.js';
+import { executeApply, executeRevert, removeLeftovers } from './execute.js';
+
+export interface RunOptions {
+  method?: 'auto' | Method;
+  dryRun?: boolean;
+  /** Called once when another run holds the lock. */
+  onWait?: (holder: string) => void;
+}
+
+export interface RunResult {
+  plan: Plan;
+  dryRun: boolean;
+  /** Whether anything on disk changed. */
+  changed: boolean;
+  /** An interrupted run found (and finished) on the way. */
+  recovered?: Journal;
+  /** revert: how each restored file came back (renamed: the original inode; written: from backup.tar). */
+  restored?: { path: string; how: string }[];
+}
+
+function prepare(arg: string | undefined): { r: ResolvedPrefix; p: StatePaths } {
+  const r = resolvePrefix(arg);
+  const p = statePaths(r.prefix);
+  checkTrusted(p);
+  return { r, p };
+}
+
+/** Holds the lock for `fn`, re-checking trust under it and clearing up after an interrupted run. */
+function locked<T>(prefix: string, p: StatePaths, opts: RunOptions, fn: (journal: Journal | null) => T): T {
+  const lock = acquireLock(p, { onWait: opts.onWait });
+  try {
+    checkTrusted(p);
+    removeLeftovers(prefix);
+    const journal = readJournal(p.journal);
+    if (journal) {
+      removeTempFiles(prefix, journal.paths);
+      removeStateTemps(p);
+    }
+    return fn(journal);
+  } finally {
+    lock.release();
+    tidy(p);
+  }
+}
+
+export function apply(arg: string | undefined, opts: RunOptions = {}): RunResult {
+  const { r, p } = prepare(arg);
+  const method = opts.method ?? 'auto';
+  const compute = (manifest: Manifest | null): Plan => {
+    const detection = detect(r.prefix);
+    if (detection.installs.length === 0) {
+      throw new MambapatchError('no mamba found (looked for bin/mamba, condabin/mamba, bin/micromamba and their conda-meta records)', { file: r.prefix });
+    }
+    const plan = buildApplyPlan({ prefix: r.prefix, prefixFrom: r.how, detection, manifest, method });
+    const fixable = plan.targets.filter((t) => t.state !== 'unsupported');
+    if (fixable.length === 0) {
+      throw new MambapatchError(`nothing can be patched: ${plan.targets[0]?.why ?? 'no target'}`, { file: r.prefix });
+    }
+    return plan;
+  };
+  if (opts.dryRun) {
+    const plan = compute(readManifest(p.manifest));
+    if (fs.existsSync(p.journal)) plan.notes.push('an interrupted run left a journal: apply will finish it');
+    return { plan, dryRun: true, changed: false };
+  }
+  return locked(r.prefix, p, opts, (journal) => {
+    const manifest = readManifest(p.manifest);
+    const plan = compute(manifest);
+    if (changes(plan).length === 0) {
+      if (journal) fs.rmSync(p.journal, { force: true });
+      return { plan, dryRun: false, changed: journal !== null, recovered: journal ?? undefined };
+    }
+    executeApply(r.prefix, p, plan, manifest, shimVersion());
+    return { plan, dryRun: false, changed: true, recovered: journal ?? undefined };
+  });
+}
+
+export function revert(arg: string | undefined, opts: RunOptions = {}): RunResult {
+  const { r, p } = prepare(arg);
+  const exists = fs.existsSync(p.dir);
+  if (opts.dryRun || !exists) {
+    const plan = buildRevertPlan(r.prefix, r.how, exists ? readManifest(p.manifest) : null);
+    if (!exists) plan.notes.push('no mambapatch state in this prefix: nothing to revert');
+    return { plan, dryRun: Boolean(opts.dryRun), changed: false };
+  }
+  return locked(r.prefix, p, opts, (journal) => {
+    if (!fs.existsSync(p.manifest) && !journal && !fs.existsSync(p.backup)) {
+      // Only our lock was there (another run removed the state while we waited).
+      const plan = buildRevertPlan(r.prefix, r.how, null);
+      plan.notes.push('no mambapatch state in this prefix: nothing to revert');
+      return { plan, dryRun: false, changed: false };
+    }
+    const plan = buildRevertPlan(r.prefix, r.how, readManifest(p.manifest));
+    const done = executeRevert(r.prefix, p, plan);
+    return {
+      plan,
+      dryRun: false,
+      changed: true,
+      recovered: journal ?? undefined,
+      restored: done.filter((d) => d.how).map((d) => ({ path: d.step.path, how: d.how! })),
+    };
+  });
+}
+
+export interface ShimStatus {
+  path: string;
+  present: boolean;
+  /** A mambapatch shim (any version). */
+  recognised: boolean;
+  /** Its bytes are what apply installed. */
+  asInstalled: boolean;
+}
+
+export interface StatusResult {
+  prefix: string;
+  prefixFrom: string;
+  targets: TargetStatus[];
+  shim: ShimStatus;
+  methods: Method[];
+  shimVersion?: string;
+  stateDir: boolean;
+  /** An interrupted run that status finished, or could not (interrupted stays set). */
+  recovered?: Journal;
+  interrupted?: Journal;
+  problems: string[];
+  notes: string[];
+}
+
+/** Reads the state of every target; finishes an interrupted run first when allowed to. */
+export function status(arg: string | undefined): StatusResult {
+  const { r, p } = prepare(arg);
+  let recovered: Journal | undefined;
+  let interrupted: Journal | undefined;
+  const journal = readJournal(p.journal);
+  if (journal) {
+    try {
+      fs.accessSync(p.dir, fs.constants.W_OK);
+      const done = journal.op === 'apply' ? apply(arg, { method: (journal.method as RunOptions['method']) ?? 'auto' }) : revert(arg);
+      recovered = done.recovered ?? journal;
+    } catch (e) {
+      if (e instanceof MambapatchError) throw e;
+      interrupted = journal;
+    }
+  }
+  const manifest = readManifest(p.manifest);
+  const detection = detect(r.prefix);
+  const targets = targetStates(r.prefix, detection, manifest, 'auto');
+  const shimAbs = path.join(r.prefix, shimRel());
+  const cur = fileMeta(shimAbs);
+  const shimEntry = manifest?.entries.find((e) => e.role === 'shim');
+  const shim: ShimStatus = {
+    path: shimAbs,
+    present: cur !== null,
+    recognised: cur !== null && isMambapatchShim(shimAbs),
+    asInstalled: Boolean(cur && shimEntry && cur.sha256 === shimEntry.after.sha256),
+  };
+  const problems: string[] = [];
+  for (const t of targets) {
+    if (t.state === 'unpatched' || t.state === 'stale') problems.push(`${t.path}: ${t.why}`);
+  }
+  if (targets.some((t) => t.state === 'patched') && !shim.asInstalled) {
+    problems.push(`${shimRel()}: ${shim.present ? 'differs from the shim apply installed' : 'missing'}: patched files cannot load it; run apply`);
+  }
+  if (interrupted) problems.push(`an interrupted ${interrupted.op} (pid ${interrupted.pid}) needs finishing: run mambapatch ${interrupted.op} as its owner`);
+  const notes = detection.skipped.map((s) => `${s.path}: ${s.reason}`);
+  if (detection.installs.length === 0) notes.push('no mamba found in this prefix');
+  return {
+    prefix: r.prefix,
+    prefixFrom: r.how,
+    targets,
+    shim,
+    methods: [...new Set((manifest?.entries ?? []).filter((e) => e.role === 'target').map((e) => e.method))],
+    shimVersion: manifest?.shimVersion,
+    stateDir: fs.existsSync(p.dir),
+    recovered,
+    interrupted,
+    problems,
+    notes,
+  };
+}
+
+/** Temporary files of our own inside the state directory (originals/ links, backup.tar). */
+function removeStateTemps(p: StatePaths): void {
+  const walk = (dir: string): void => {
+    let names: fs.Dirent[];
+    try {
+      names = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const d of names) {
+      const f = path.join(dir, d.name);
+      if (d.isDirectory()) walk(f);
+      else if (/\.tmp\d+$/.test(d.name)) fs.rmSync(f, { force: true });
+    }
+  };
+  walk(p.dir);
+}
+
+/** A state directory holding nothing but what a no-op run made (its lock) is removed again. */
+function tidy(p: StatePaths): void {
+  try {
+    const left = fs.readdirSync(p.dir);
+    if (left.length === 0) fs.rmdirSync(p.dir);
+  } catch {
+    // gone or not ours to tidy
+  }
+}
+
+export type { Step };

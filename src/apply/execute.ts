@@ -1,0 +1,161 @@
+/**
+ * Runs a plan. Order of an apply: journal, originals and backup.tar, the manifest (ahead of any change),
+ * then each file by atomic rename (shim first, then kept originals, then the targets), the watch list, and
+ * last the journal's removal. A crash at any point leaves every file either as it was or as planned, and
+ * the manifest names both states; the next run finishes from there.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
+import { changes, type Plan, type Step } from '../plan/types.js';
+import { keepOriginal, restoreOriginal, writeBackup } from '../state/backup.js';
+import { writeJournal, type Journal } from '../state/journal.js';
+import { writeManifest, type Manifest, type ManifestEntry } from '../state/manifest.js';
+import type { StatePaths } from '../state/paths.js';
+
+/**
+ * Test hook: MAMBAPATCH_TEST_KILL_AT=N makes the process kill itself with SIGKILL at its N-th checkpoint
+ * (between two durable steps), so tests can interrupt a run at every step, exactly as `kill -9` would.
+ */
+let checkpoints = 0;
+export function checkpoint(): void {
+  const at = Number(process.env.MAMBAPATCH_TEST_KILL_AT ?? 0);
+  if (at > 0 && ++checkpoints === at) process.kill(process.pid, 'SIGKILL');
+}
+
+export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous: Manifest | null, shimVersion: string): Step[] {
+  const todo = changes(plan);
+  const journal: Journal = {
+    op: 'apply',
+    pid: process.pid,
+    started: new Date().toISOString(),
+    method: plan.method,
+    paths: todo.map((s) => s.path),
+    done: [],
+  };
+  writeJournal(p.journal, journal);
+  checkpoint();
+  let kept = false;
+  for (const s of todo) {
+    if (s.before && s.current && s.current.sha256 === s.before.sha256) {
+      keepOriginal(prefix, p, s.path);
+      kept = true;
+      checkpoint();
+    }
+  }
+  if (kept) {
+    writeBackup(p);
+    checkpoint();
+  }
+  const entries = new Map<string, ManifestEntry>((previous?.entries ?? []).map((e) => [e.path, e]));
+  for (const s of todo) {
+    entries.set(s.path, { path: s.path, role: s.role, method: s.method, install: s.install, before: s.before, after: s.after! });
+  }
+  const manifest = writeManifest(p.manifest, [...entries.values()], shimVersion);
+  checkpoint();
+  const done: Step[] = [];
+  try {
+    for (const s of todo) {
+      runApplyStep(prefix, s);
+      done.push(s);
+      journal.done.push(s.path);
+      writeJournal(p.journal, journal);
+      checkpoint();
+    }
+  } catch (e) {
+    rollBack(prefix, p, done, previous, shimVersion);
+    throw e;
+  }
+  writeWatch(prefix, p, manifest);
+  checkpoint();
+  fs.rmSync(p.journal, { force: true });
+  fsyncDir(p.dir);
+  return todo;
+}
+
+function runApplyStep(prefix: string, s: Step): void {
+  const abs = path.join(prefix, s.path);
+  const a = s.after!;
+  if (s.action === 'keep-original') {
+    linkAtomic(path.join(prefix, s.linkFrom!), abs);
+    return;
+  }
+  writeFileAtomic(abs, s.data!, { mode: a.mode, uid: a.uid, gid: a.gid });
+}
+
+/** `dst` becomes another name of `src` (same inode), replacing atomically; a copy where linking fails. */
+function linkAtomic(src: string, dst: string): void {
+  const tmp = path.join(path.dirname(dst), `.${path.basename(dst)}.mambapatch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    fs.linkSync(src, tmp);
+  } catch {
+    const st = fs.statSync(src);
+    writeFileAtomic(dst, fs.readFileSync(src), { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+    return;
+  }
+  fs.renameSync(tmp, dst);
+  fsyncDir(path.dirname(dst));
+}
+
+/** After a failed step: put back what this run changed, and the previous manifest. */
+function rollBack(prefix: string, p: StatePaths, done: Step[], previous: Manifest | null, shimVersion: string): void {
+  for (const s of [...done].reverse()) {
+    const abs = path.join(prefix, s.path);
+    if (!s.current) fs.rmSync(abs, { force: true });
+    else if (s.before && s.current.sha256 === s.before.sha256) restoreOriginal(prefix, p, s.path, s.before);
+  }
+  if (previous) writeManifest(p.manifest, previous.entries, previous.shimVersion ?? shimVersion);
+  else fs.rmSync(p.manifest, { force: true });
+  fs.rmSync(p.journal, { force: true });
+}
+
+/** `watch`: the absolute paths of the patched files, one per line (read by the shim's self-heal hook). */
+export function writeWatch(prefix: string, p: StatePaths, m: Manifest): void {
+  const lines = m.entries.filter((e) => e.role === 'target').map((e) => path.join(prefix, e.path));
+  writeFileAtomic(p.watch, lines.map((l) => l + '\n').join(''), { mode: 0o644, uid: process.getuid?.(), gid: process.getgid?.() });
+}
+
+export function executeRevert(prefix: string, p: StatePaths, plan: Plan): { step: Step; how?: string }[] {
+  const todo = changes(plan);
+  writeJournal(p.journal, { op: 'revert', pid: process.pid, started: new Date().toISOString(), paths: todo.map((s) => s.path), done: [] });
+  checkpoint();
+  const out: { step: Step; how?: string }[] = [];
+  for (const s of todo) {
+    const abs = path.join(prefix, s.path);
+    if (s.action === 'restore') {
+      out.push({ step: s, how: restoreOriginal(prefix, p, s.path, s.after!) });
+    } else {
+      fs.rmSync(abs, { force: true });
+      fsyncDir(path.dirname(abs));
+      out.push({ step: s });
+    }
+    checkpoint();
+  }
+  removeStateDir(prefix, p);
+  return out;
+}
+
+/** Renames the state directory away (one atomic step), then deletes it. */
+export function removeStateDir(prefix: string, p: StatePaths): void {
+  const gone = path.join(prefix, `.mambapatch.removed-${process.pid}`);
+  fs.renameSync(p.dir, gone);
+  fsyncDir(prefix);
+  checkpoint();
+  fs.rmSync(gone, { recursive: true, force: true });
+}
+
+/** Leftovers of a removal interrupted after its rename. */
+export function removeLeftovers(prefix: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(prefix);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!/^\.mambapatch\.removed-\d+$/.test(n)) continue;
+    const st = fs.lstatSync(path.join(prefix, n));
+    if (st.isDirectory() && (st.uid === process.getuid?.() || st.uid === 0)) fs.rmSync(path.join(prefix, n), { recursive: true, force: true });
+  }
+}

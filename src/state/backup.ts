@@ -1,0 +1,127 @@
+/**
+ * Originals: before a file is changed, `.mambapatch/originals/<path>` becomes a hard link to it (the same
+ * inode: its bytes, mode, owner and its hard links to pkgs/ are kept exactly), or a copy where a link is
+ * impossible (another filesystem). `backup.tar` (written with the `tar` package) holds the same bytes as a
+ * portable archive. Revert renames the original back (restoring link counts too) or, failing that, writes
+ * the archived bytes with the recorded mode and owner.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tar from 'tar';
+import { MambapatchError } from '../errors.js';
+import { writeFileAtomic, fsyncDir } from '../fsutil/atomic.js';
+import { sha256, sha256File, type FileMeta } from './files.js';
+import type { StatePaths } from './paths.js';
+
+/** Keeps the current file at `rel` as the original; returns 'link' or 'copy'. */
+export function keepOriginal(prefix: string, p: StatePaths, rel: string): 'link' | 'copy' {
+  const src = path.join(prefix, rel);
+  const dst = path.join(p.originals, rel);
+  fs.mkdirSync(path.dirname(dst), { recursive: true, mode: 0o755 });
+  const tmp = `${dst}.tmp${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  let how: 'link' | 'copy' = 'link';
+  try {
+    fs.linkSync(src, tmp);
+  } catch {
+    const st = fs.statSync(src);
+    fs.copyFileSync(src, tmp);
+    try {
+      fs.chownSync(tmp, st.uid, st.gid);
+    } catch {
+      // not root: the copy keeps our ownership; revert writes the recorded owner where it can
+    }
+    fs.chmodSync(tmp, st.mode & 0o7777);
+    how = 'copy';
+  }
+  fs.renameSync(tmp, dst);
+  fsyncDir(path.dirname(dst));
+  return how;
+}
+
+/** Writes backup.tar from every file under originals/ (atomically). */
+export function writeBackup(p: StatePaths): void {
+  const files = listFiles(p.originals);
+  const tmp = `${p.backup}.tmp${process.pid}`;
+  tar.c({ sync: true, file: tmp, cwd: p.originals, portable: false }, files);
+  const fd = fs.openSync(tmp, 'r+');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.chmodSync(tmp, 0o644);
+  fs.renameSync(tmp, p.backup);
+  fsyncDir(p.dir);
+}
+
+function listFiles(root: string, rel = ''): string[] {
+  let names: fs.Dirent[];
+  try {
+    names = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const d of names.sort((a, b) => a.name.localeCompare(b.name))) {
+    const r = rel ? `${rel}/${d.name}` : d.name;
+    if (d.isDirectory()) out.push(...listFiles(root, r));
+    else if (d.isFile() && !/\.tmp\d+$/.test(d.name)) out.push(r);
+  }
+  return out;
+}
+
+/** The bytes of `rel` in backup.tar, or undefined. */
+export function readFromBackup(p: StatePaths, rel: string): Buffer | undefined {
+  if (!fs.existsSync(p.backup)) return undefined;
+  const got = new Map<string, Buffer>();
+  const links = new Map<string, string>();
+  tar.t({
+    sync: true,
+    file: p.backup,
+    onReadEntry: (e) => {
+      if (e.type === 'Link' && e.linkpath) links.set(e.path, e.linkpath);
+      const chunks: Buffer[] = [];
+      e.on('data', (c: Buffer) => chunks.push(c));
+      e.on('end', () => got.set(e.path, Buffer.concat(chunks)));
+    },
+  });
+  return links.has(rel) ? got.get(links.get(rel)!) : got.get(rel);
+}
+
+export type RestoreHow = 'renamed' | 'written';
+
+/**
+ * Puts the original of `rel` back: the kept inode when it still has the recorded bytes, mode and owner,
+ * else the archived bytes (checked against the recorded hash) with the recorded mode and owner.
+ */
+export function restoreOriginal(prefix: string, p: StatePaths, rel: string, before: FileMeta): RestoreHow {
+  const target = path.join(prefix, rel);
+  const kept = path.join(p.originals, rel);
+  try {
+    const st = fs.lstatSync(kept);
+    if (
+      st.isFile() &&
+      (st.mode & 0o7777) === before.mode &&
+      st.uid === before.uid &&
+      st.gid === before.gid &&
+      st.size === before.size &&
+      sha256File(kept) === before.sha256
+    ) {
+      fs.renameSync(kept, target);
+      fsyncDir(path.dirname(target));
+      return 'renamed';
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  let data: Buffer | undefined;
+  try {
+    data = fs.readFileSync(kept);
+  } catch {
+    // fall through to the archive
+  }
+  if (!data || sha256(data) !== before.sha256) data = readFromBackup(p, rel);
+  if (!data || sha256(data) !== before.sha256) {
+    throw new MambapatchError('no intact backup of the original (originals/ and backup.tar both lack the recorded bytes)', { file: target });
+  }
+  writeFileAtomic(target, data, { mode: before.mode, uid: before.uid, gid: before.gid });
+  return 'written';
+}

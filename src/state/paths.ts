@@ -1,0 +1,30 @@
+/** Where mambapatch keeps its state inside a prefix (see docs/readme/apply.md, "Files written"). */
+import * as path from 'node:path';
+
+export const STATE_DIR = '.mambapatch';
+
+export interface StatePaths {
+  dir: string;
+  manifest: string;
+  backup: string;
+  journal: string;
+  lock: string;
+  watch: string;
+  hook: string;
+  /** Hard links to (or copies of) the original files, by their path in the prefix. */
+  originals: string;
+}
+
+export function statePaths(prefix: string): StatePaths {
+  const dir = path.join(prefix, STATE_DIR);
+  return {
+    dir,
+    manifest: path.join(dir, 'manifest.json'),
+    backup: path.join(dir, 'backup.tar'),
+    journal: path.join(dir, 'journal.json'),
+    lock: path.join(dir, 'lock'),
+    watch: path.join(dir, 'watch'),
+    hook: path.join(dir, 'hook.sh'),
+    originals: path.join(dir, 'originals'),
+  };
+}
