@@ -1,5 +1,183 @@
-import type { AddOptions, EditResult } from './result.js';
+/**
+ * addNeeded: one DT_NEEDED entry with the fewest changed bytes.
+ *   A: a spare DT_NULL slot and an existing string: only the slot changes.
+ *   B: a slot but no string: a copy of .dynstr (+ name + undo record) goes into a cave, the end of the
+ *      last writable PT_LOAD, or a new PT_LOAD; .dynamic is edited in place.
+ *   C: no slot: a new .dynamic (and .dynstr) in a writable PT_LOAD; the old bytes stay.
+ *   D: (reported when B or C needed a new PT_LOAD.)
+ */
 import { MambapatchError } from '../errors.js';
+import { alignUp } from './bytes.js';
+import { DT, PF } from './constants.js';
+import { dynInsert } from './dynedit.js';
+import { dynSections, encodeDyn, rawSlots, reusableString, updateSymbols, writeSlots } from './dynamic.js';
+import { describe } from './info.js';
+import { Layout, type Region } from './layout.js';
+import { liveEntries, parseElf, type ElfFile } from './parse.js';
+import { Plan } from './plan.js';
+import type { AddOptions, EditResult } from './result.js';
+import { applyRecord, encodeRecord, recordFor, sha256 } from './undo.js';
+import { checkEdit } from './verify.js';
+
 export function addNeeded(data: Uint8Array, name: string, opts: AddOptions = {}): EditResult {
-  throw new MambapatchError(`adding ${name}: not implemented yet`, { file: opts.file });
+  const file = opts.file ?? 'input';
+  if (name === '' || name.includes('\0')) throw new MambapatchError('library name must be non-empty and contain no NUL byte', { file });
+  const elf = parseElf(data, file);
+  const info = describe(elf);
+  if (!info.editable) throw new MambapatchError(`refusing to edit: the file ${info.refusal}`, { file });
+  if (info.needed.includes(name)) {
+    return { changed: false, data, message: `${name} is already needed by ${file}; nothing changed`, bytesAdded: 0, bytesChanged: 0 };
+  }
+  const slot = hasSpareSlot(elf);
+  const strOff = reusableString(elf, name);
+  const { plan, tier } = slot && strOff !== undefined ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
+  const out = plan.result;
+  const changed = plan.plan.countChanged(out);
+  const how = plan.how ? `, ${plan.how}` : '';
+  return {
+    changed: true,
+    data: out,
+    message: `added ${name} to ${file} (tier ${tier}: ${changed} bytes changed, ${out.length - data.length} added${how})`,
+    bytesAdded: out.length - data.length,
+    bytesChanged: changed,
+    tier,
+  };
+}
+
+interface Built {
+  plan: Plan;
+  result: Uint8Array;
+  how?: string;
+}
+
+/** The terminator is all zero and followed by another DT_NULL: write the new entry over it. */
+function hasSpareSlot(elf: ElfFile): boolean {
+  const d = elf.dynamic!;
+  const t = d.terminator;
+  if (t < 0 || t + 1 >= d.slots.length) return false;
+  const term = d.slots[t]!;
+  return term.val === 0 && d.slots[t + 1]!.tag === DT.NULL && elf.view.data.subarray(term.at, term.at + d.entsize).every((b) => b === 0);
+}
+
+function tierA(elf: ElfFile, strOff: number, first: boolean): { plan: Built; tier: string } {
+  const plan = new Plan(elf);
+  const slots = dynInsert(elf, rawSlots(elf), encodeDyn(elf, DT.NEEDED, strOff), first);
+  writeSlots(plan, elf, slots);
+  const result = plan.build();
+  checkEdit(elf.view.data, result, elf.view.file, plan);
+  return { plan: { plan, result }, tier: 'A' };
+}
+
+function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): { plan: Built; tier: string } {
+  const origHash = sha256(elf.view.data);
+  let recLen = 600;
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const r = layoutOnce(elf, name, strOff, first, slot, recLen, origHash, file);
+    if ('retry' in r) {
+      recLen = r.retry + 32;
+      continue;
+    }
+    return r;
+  }
+  throw new MambapatchError('internal error: the undo record did not converge', { file });
+}
+
+function layoutOnce(
+  elf: ElfFile,
+  name: string,
+  strOff: number | undefined,
+  first: boolean,
+  slot: boolean,
+  recLen: number,
+  origHash: string,
+  file: string,
+): { plan: Built; tier: string } | { retry: number } {
+  const plan = new Plan(elf);
+  const layout = new Layout(plan);
+  const t = elf.strtab!;
+  const nameBytes = Buffer.from(name + '\0', 'utf8');
+  const oldTable = elf.view.data.subarray(t.offset, t.offset + t.size);
+  // A table that does not end in NUL would swallow the appended name.
+  const lead = oldTable.length > 0 && oldTable[oldTable.length - 1] !== 0 ? 1 : 0;
+  const nameOff = strOff ?? t.size + lead;
+  const recOffInTable = t.size + lead + (strOff === undefined ? nameBytes.length : 0);
+  const strLen = recOffInTable + recLen + 1;
+  const live = liveEntries(elf);
+  const entsize = elf.dynamic!.entsize;
+  const dynLen = slot ? 0 : (live.length + 1 + 5) * entsize;
+
+  // Placement: .dynstr in a cave if one fits; whatever is left at the end of the writable LOAD or a new one.
+  let strRegion: Region | undefined = layout.cave(strLen);
+  let dynRegion: Region | undefined;
+  const restLen = (strRegion ? 0 : alignUp(strLen, 16)) + dynLen;
+  if (restLen > 0) {
+    let rest = layout.extendLastWritable(restLen);
+    if (!rest) {
+      const r = layout.addLoad(restLen, PF.R | (dynLen > 0 ? PF.W : 0));
+      if ('refused' in r) throw new MambapatchError(`cannot add ${name}: ${r.refused}`, { file });
+      rest = r;
+    }
+    if (!strRegion) strRegion = rest;
+    if (dynLen > 0) dynRegion = { ...rest, off: rest.off + (strRegion === rest ? alignUp(strLen, 16) : 0), vaddr: rest.vaddr + (strRegion === rest ? alignUp(strLen, 16) : 0) };
+  }
+  const strAddr = strRegion!.vaddr;
+  const { dynstr, dynamic } = dynSections(elf);
+  const sectionSyms = new Map<number, number>();
+
+  // .dynamic: in place (slot) or a new table.
+  const needed = encodeDyn(elf, DT.NEEDED, nameOff);
+  const retarget = (slots: Uint8Array[]): Uint8Array[] =>
+    slots.map((raw, i) => {
+      const tag = elf.dynamic!.slots[i]?.tag;
+      if (i < live.length && tag === DT.STRTAB) return encodeDyn(elf, DT.STRTAB, strAddr);
+      if (i < live.length && tag === DT.STRSZ) return encodeDyn(elf, DT.STRSZ, strLen);
+      return raw;
+    });
+  if (slot) {
+    writeSlots(plan, elf, dynInsert(elf, retarget(rawSlots(elf)), needed, first));
+  } else {
+    const entries = dynInsert(elf, [...retarget(rawSlots(elf).slice(0, live.length)), ...Array.from({ length: 6 }, () => new Uint8Array(entsize))], needed, first);
+    const table = new Uint8Array(dynLen);
+    entries.slice(0, dynLen / entsize).forEach((e, i) => table.set(e, i * entsize));
+    plan.putNew(dynRegion!.off, table);
+    const pd = layout.phdrs.find((p) => p.type === 2)!;
+    Object.assign(pd, { offset: dynRegion!.off, vaddr: dynRegion!.vaddr, paddr: dynRegion!.vaddr, filesz: dynLen, memsz: dynLen });
+    if (dynamic) {
+      plan.putShdrPlacement(dynamic, { addr: dynRegion!.vaddr, offset: dynRegion!.off, size: dynLen });
+      sectionSyms.set(dynamic.index, dynRegion!.vaddr);
+    }
+  }
+  if (dynstr) {
+    plan.putShdrPlacement(dynstr, { addr: strAddr, offset: strRegion!.off, size: strLen });
+    sectionSyms.set(dynstr.index, strAddr);
+  }
+  updateSymbols(plan, elf, dynRegion?.vaddr, sectionSyms);
+  layout.writePhdrs();
+
+  // The new .dynstr: old bytes, the name, then the undo record (written last, once its size is known).
+  const table = new Uint8Array(strLen);
+  table.set(oldTable, 0);
+  if (strOff === undefined) table.set(nameBytes, t.size + lead);
+  if (strRegion!.inPlace) plan.put(strRegion!.off, table);
+  else plan.putNew(strRegion!.off, table);
+
+  const rec = recordFor(plan, name, origHash);
+  rec.e = '0'.repeat(64);
+  const probe = encodeRecord(rec, recLen);
+  if (probe === undefined) return { retry: encodeRecord(rec)!.length };
+  const result = plan.build();
+  const recFileOff = (strRegion!.inPlace ? plan.map(strRegion!.off) : strRegion!.off) + recOffInTable;
+  rec.e = sha256(result, { off: recFileOff, len: recLen });
+  result.set(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
+
+  // The record must bring back the original exactly, or we do not write anything.
+  const back = applyRecord(result, rec);
+  if (!back || sha256(back) !== origHash) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
+  checkEdit(elf.view.data, result, file, plan);
+
+  const tier = layout.newLoad ? 'D' : slot ? 'B' : 'C';
+  const where = [strRegion!.how === 'cave' ? '.dynstr in padding' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];
+  if (dynRegion) where.push(`.dynamic ${dynRegion.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`);
+  if (layout.newLoad) where.push(`program header ${layout.newLoad.slot === 'null' ? 'from a PT_NULL slot' : layout.newLoad.slot === 'grow' ? 'in free space after the table' : 'table moved'}`);
+  return { plan: { plan, result, how: where.join(', ') }, tier: tier === 'D' && !slot ? 'C+D' : tier === 'D' ? 'B+D' : tier };
 }

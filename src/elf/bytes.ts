@@ -77,7 +77,7 @@ export class ByteView {
     if (off < 0 || off >= limit || limit > this.data.length) this.fail(`${what} at offset ${off} is outside its string table`);
     const end = this.data.indexOf(0, off);
     if (end < 0 || end >= limit) this.fail(`${what} at offset ${off} is not NUL-terminated inside its string table`);
-    return Buffer.from(this.data.buffer, this.data.byteOffset + off, end - off).toString('latin1');
+    return Buffer.from(this.data.buffer, this.data.byteOffset + off, end - off).toString('utf8');
   }
 }
 

@@ -1,5 +1,61 @@
-import type { RemoveOptions, EditResult } from './result.js';
+/**
+ * removeNeeded: undo our own edit exactly when we can, otherwise remove the entry and leave a valid file.
+ *   1. The newest undo record for the name whose post-edit hash matches: restore the original bytes.
+ *   2. Otherwise delete the entry in place (shift later entries up, zero the freed slot). For a tier-A
+ *      edit this is the exact inverse.
+ */
 import { MambapatchError } from '../errors.js';
+import { dynDelete } from './dynedit.js';
+import { neededIndex, rawSlots, writeSlots } from './dynamic.js';
+import { describe } from './info.js';
+import { parseElf, versionNeeds } from './parse.js';
+import { Plan } from './plan.js';
+import type { EditResult, RemoveOptions } from './result.js';
+import { applyRecord, findRecords, sha256 } from './undo.js';
+import { checkEdit, markVerified } from './verify.js';
+
 export function removeNeeded(data: Uint8Array, name: string, opts: RemoveOptions = {}): EditResult {
-  throw new MambapatchError(`removing ${name}: not implemented yet`, { file: opts.file });
+  const file = opts.file ?? 'input';
+  const elf = parseElf(data, file);
+  const info = describe(elf);
+  if (!info.editable) throw new MambapatchError(`refusing to edit: the file ${info.refusal}`, { file });
+  const index = neededIndex(elf, name);
+  if (index < 0) return { changed: false, data, message: `${name} is not needed by ${file}; nothing changed`, bytesAdded: 0, bytesChanged: 0 };
+
+  const t = elf.strtab!;
+  const mine = findRecords(data, t.offset, t.offset + t.size).filter((r) => r.rec.n === name).at(-1);
+  let note = '';
+  if (mine) {
+    if (sha256(data, { off: mine.off, len: mine.len }) === mine.rec.e) {
+      const orig = applyRecord(data, mine.rec);
+      if (orig && sha256(orig) === mine.rec.h) {
+        markVerified(orig); // the hash-checked original
+        return {
+          changed: true,
+          data: orig,
+          message: `removed ${name} from ${file} (restored the original bytes: ${data.length - orig.length} bytes removed)`,
+          bytesAdded: orig.length - data.length,
+          bytesChanged: 0,
+          tier: 'undo',
+        };
+      }
+    }
+    note = '; the file changed since mambapatch added it, so only the entry was removed';
+  }
+
+  const user = versionNeeds(elf).find((v) => v.file === name);
+  if (user) throw new MambapatchError(`refusing to remove ${name}: symbol versions (${user.versions[0]?.name ?? '?'}) are required from it`, { file });
+  const plan = new Plan(elf);
+  writeSlots(plan, elf, dynDelete(elf, rawSlots(elf), index));
+  const result = plan.build();
+  checkEdit(data, result, file, plan);
+  const changed = plan.countChanged(result);
+  return {
+    changed: true,
+    data: result,
+    message: `removed ${name} from ${file} (${changed} bytes changed, 0 added${note})`,
+    bytesAdded: 0,
+    bytesChanged: changed,
+    tier: 'remove',
+  };
 }

@@ -1,0 +1,121 @@
+/** Helpers shared by add and remove: raw dynamic slots, string lookups and symbol updates. */
+import { ByteWriter } from './bytes.js';
+import { DT, SHF, SHT } from './constants.js';
+import { SYM_SIZE, SYM_VALUE_OFF, dynString, dynsymTable, liveEntries, type ElfFile, type Shdr } from './parse.js';
+import type { Plan } from './plan.js';
+
+export function encodeDyn(elf: ElfFile, tag: number, val: number): Uint8Array {
+  const is64 = elf.header.bits === 64;
+  const b = new Uint8Array(is64 ? 16 : 8);
+  const w = new ByteWriter(b, elf.header.le, is64);
+  w.setWord(0, tag);
+  w.setWord(is64 ? 8 : 4, val);
+  return b;
+}
+
+/** The raw bytes of every slot of PT_DYNAMIC. */
+export function rawSlots(elf: ElfFile): Uint8Array[] {
+  const d = elf.dynamic!;
+  return d.slots.map((s) => elf.view.data.slice(s.at, s.at + d.entsize));
+}
+
+/** Index of the DT_NEEDED entry naming `name`, or -1. */
+export function neededIndex(elf: ElfFile, name: string): number {
+  return liveEntries(elf).findIndex((e) => e.tag === DT.NEEDED && dynString(elf, e.val, 'DT_NEEDED') === name);
+}
+
+/** Where a new DT_NEEDED goes in a list of live entries: before the first (first) or after the last. */
+export function insertPosition(elf: ElfFile, first: boolean, fallback: number): number {
+  const live = liveEntries(elf);
+  const idx = live.map((e, i) => (e.tag === DT.NEEDED ? i : -1)).filter((i) => i >= 0);
+  if (idx.length === 0) return fallback;
+  return first ? idx[0]! : fallback;
+}
+
+/** Writes the slots whose bytes differ from the original table. */
+export function writeSlots(plan: Plan, elf: ElfFile, slots: Uint8Array[]): void {
+  const d = elf.dynamic!;
+  slots.forEach((bytes, i) => {
+    const at = d.slots[i]!.at;
+    if (!Buffer.from(bytes).equals(Buffer.from(plan.orig.subarray(at, at + d.entsize)))) plan.put(at, bytes);
+  });
+}
+
+/**
+ * A string offset for `name` in DT_STRTAB that is safe to share: an exact string, or the tail of a symbol
+ * name. Never inside RPATH, RUNPATH or SONAME (in-place rpath rewriters overwrite those).
+ */
+export function reusableString(elf: ElfFile, name: string): number | undefined {
+  const t = elf.strtab;
+  if (!t) return undefined;
+  const data = elf.view.data;
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const needle = Buffer.from(name + '\0', 'utf8');
+  const end = t.offset + t.size;
+  const avoid = liveEntries(elf)
+    .filter((e) => e.tag === DT.RPATH || e.tag === DT.RUNPATH || e.tag === DT.SONAME)
+    .map((e) => {
+      const s = Buffer.byteLength(dynString(elf, e.val, 'string'), 'utf8');
+      return [e.val, e.val + s + 1] as const;
+    });
+  let symStarts: Set<number> | undefined;
+  for (let i = buf.indexOf(needle, t.offset); i >= 0 && i + needle.length <= end; i = buf.indexOf(needle, i + 1)) {
+    const rel = i - t.offset;
+    if (avoid.some(([a, b]) => rel < b && rel + needle.length > a)) continue;
+    if (rel === 0 || buf[i - 1] === 0) return rel;
+    let start = i;
+    while (start > t.offset && buf[start - 1] !== 0) start--;
+    symStarts ??= symbolNameStarts(elf);
+    if (symStarts.has(start - t.offset)) return rel;
+  }
+  return undefined;
+}
+
+function symbolNameStarts(elf: ElfFile): Set<number> {
+  const out = new Set<number>();
+  const t = dynsymTable(elf);
+  if (!t) return out;
+  const v = elf.view;
+  for (let i = 1; i < t.count; i++) out.add(v.u32(t.offset + i * t.entsize));
+  return out;
+}
+
+/** Finds `.dynstr` (by the DT_STRTAB address) and `.dynamic` section headers, when present. */
+export function dynSections(elf: ElfFile): { dynstr?: Shdr; dynamic?: Shdr } {
+  const addr = elf.strtab?.addr;
+  return {
+    dynstr: elf.shdrs.find((s) => s.type === SHT.STRTAB && s.flags & SHF.ALLOC && s.addr === addr),
+    dynamic: elf.shdrs.find((s) => s.type === SHT.DYNAMIC),
+  };
+}
+
+/**
+ * Points `_DYNAMIC` (in .dynsym and .symtab) at a new address and moves STT_SECTION symbols of moved
+ * sections, so symbol tables agree with the headers.
+ */
+export function updateSymbols(plan: Plan, elf: ElfFile, dynamicAddr: number | undefined, sections: Map<number, number>): void {
+  const v = elf.view;
+  const is64 = elf.header.bits === 64;
+  const valOff = SYM_VALUE_OFF(is64);
+  const size = SYM_SIZE(is64);
+  const name = Buffer.from('_DYNAMIC\0');
+  const isName = (strOff: number, strEnd: number, off: number): boolean =>
+    strOff + off + name.length <= strEnd && Buffer.from(v.data.buffer, v.data.byteOffset + strOff + off, name.length).equals(name);
+  const visit = (tableOff: number, count: number, strOff: number, strEnd: number, sectionSyms: boolean): void => {
+    for (let i = 1; i < count; i++) {
+      const at = tableOff + i * size;
+      const info = v.u8(at + 4 + (is64 ? 0 : 8));
+      const shndx = v.u16(at + (is64 ? 6 : 14));
+      if (sectionSyms && (info & 0xf) === 3 && sections.has(shndx)) plan.putWord(at + valOff, sections.get(shndx)!);
+      else if (dynamicAddr !== undefined && isName(strOff, strEnd, v.u32(at))) plan.putWord(at + valOff, dynamicAddr);
+    }
+  };
+  const dsym = dynsymTable(elf);
+  if (dsym && elf.strtab) visit(dsym.offset, dsym.count, elf.strtab.offset, elf.strtab.offset + elf.strtab.size, false);
+  for (const s of elf.shdrs) {
+    if (s.type !== SHT.SYMTAB) continue;
+    const strs = elf.shdrs[s.link];
+    if (!strs || s.offset + s.size > v.size || strs.offset + strs.size > v.size) continue;
+    visit(s.offset, Math.floor(s.size / size), strs.offset, strs.offset + strs.size, true);
+  }
+}
