@@ -250,21 +250,16 @@ export function parseReadelfNeeded(text: string, single?: string): Map<string, s
   return out;
 }
 
-export function readelfNeeded(path: string): string[] {
-  const text = execFileSync('readelf', ['-dW', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return parseReadelfNeeded(text, path).get(path)!;
+export async function readelfNeeded(path: string): Promise<string[]> {
+  const r = await runProcess('readelf', ['-dW', path]);
+  if (r.status !== 0) throw new Error(`readelf -dW ${path}: ${r.stderr}`);
+  return parseReadelfNeeded(r.stdout, path).get(path)!;
 }
 
 /** eu-elflint --gnu-ld output lines with the file name replaced (so two files' reports can be diffed). */
-export function elflintLines(path: string): string[] {
-  let text: string;
-  try {
-    text = execFileSync('eu-elflint', ['--gnu-ld', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    text = `${err.stdout ?? ''}${err.stderr ?? ''}`;
-  }
-  return text
+export async function elflintLines(path: string): Promise<string[]> {
+  const r = await runProcess('eu-elflint', ['--gnu-ld', path]);
+  return `${r.stdout}${r.stderr}`
     .split('\n')
     .map((l) => l.split(path).join('FILE').trim())
     .filter((l) => l !== '' && l !== 'No errors');
@@ -282,5 +277,3 @@ export function newLines(before: string[], after: string[]): string[] {
   }
   return fresh;
 }
-
-export const readBytes = (p: string): Buffer => readFileSync(p);

@@ -1,0 +1,272 @@
+/**
+ * The corpus matrix (test/elf/fixtures.ts): for every file, add the marker library last and --first with the
+ * CLI, run the result under the real loader (qemu-user for aarch64/ppc64le) and see the marker line before
+ * the original output, compare print-needed with readelf -dW, diff eu-elflint --gnu-ld against the
+ * original, and remove the marker to get the original bytes back. Then the edge cases: names already
+ * needed, in-place edits, LIFO reverts, refusals (exit 1, nothing written) and usage errors (exit 2).
+ */
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addNeeded, readElf, removeNeeded } from '../../src/elf/index.js';
+import { missing } from '../helpers/env.js';
+import { worldTmp } from '../helpers/tmp.js';
+import {
+  CORPUS_TOOLS,
+  MARKER_LINE,
+  MARKER_NAME,
+  corpus,
+  elflintLines,
+  markerLib,
+  newLines,
+  readelfNeeded,
+  relocatableObject,
+  runElf,
+  runProcess,
+  staticExecutable,
+  type Arch,
+  type CorpusFile,
+} from './fixtures.js';
+
+const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+const cli = (...args: string[]) => runProcess(process.execPath, [CLI, ...args]);
+const LD_SO = '/lib64/ld-linux-x86-64.so.2';
+
+const skip = missing({ tools: CORPUS_TOOLS });
+const files: CorpusFile[] = skip ? [] : corpus();
+const byId = (id: string): CorpusFile => files.find((f) => f.id === id)!;
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => {
+  tmp = worldTmp('elf-corpus');
+});
+afterAll(() => tmp?.cleanup());
+
+/** Memoised per file: the original's run output, NEEDED list and eu-elflint report (shared by both modes). */
+const originals = new Map<string, Promise<{ stdout: string; needed: string[]; lint: string[] }>>();
+function original(f: CorpusFile) {
+  let p = originals.get(f.id);
+  if (!p) {
+    p = (async () => {
+      const r = await runElf(f.arch, f.kind, f.path);
+      if (r.status !== 0 || !r.stdout.includes(f.expect)) throw new Error(`the unmodified ${f.id} does not run: ${JSON.stringify(r)}`);
+      return { stdout: r.stdout, needed: await readelfNeeded(f.path), lint: await elflintLines(f.path) };
+    })();
+    originals.set(f.id, p);
+  }
+  return p;
+}
+const markerDir = (arch: Arch) => dirname(markerLib(arch));
+
+describe.skipIf(skip)('elf corpus: add the marker, run, compare, remove', () => {
+  describe.concurrent.each(files)('$id', (f) => {
+    it.each([{ mode: 'last', first: false }, { mode: 'first', first: true }])('add-needed ($mode) runs, matches readelf and eu-elflint, and reverts exactly', async ({ mode, first }) => {
+      const orig = readFileSync(f.path);
+      const base = await original(f);
+      const out = join(tmp.dir, `${f.id}.${mode}`);
+      const added = await cli('elf', 'add-needed', f.path, MARKER_NAME, ...(first ? ['--first'] : []), '--output', out);
+      expect({ status: added.status, stderr: added.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(readFileSync(f.path).equals(orig), 'the input is untouched when --output is given').toBe(true);
+      const edited = readFileSync(out);
+      expect(statSync(out).mode & 0o777).toBe(statSync(f.path).mode & 0o777);
+
+      // The library API gives the same bytes and accounts for them.
+      const api = addNeeded(orig, MARKER_NAME, { first, file: f.path });
+      expect(api.changed).toBe(true);
+      expect(Buffer.from(api.data).equals(edited), 'API and CLI produce the same file').toBe(true);
+      expect(api.bytesAdded).toBe(edited.length - orig.length);
+
+      // The real loader loads the marker, and the program still does what it did.
+      const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch));
+      expect({ status: ran.status, stdout: ran.stdout, stderr: ran.stderr }).toEqual({
+        status: 0,
+        stdout: `${MARKER_LINE}\n${base.stdout}`,
+        stderr: '',
+      });
+
+      // print-needed == readelf -dW == the original list with the marker at the right end.
+      const want = first ? [MARKER_NAME, ...base.needed] : [...base.needed, MARKER_NAME];
+      expect(await readelfNeeded(out)).toEqual(want);
+      const printed = await cli('elf', 'print-needed', out);
+      expect({ status: printed.status, stdout: printed.stdout }).toEqual({ status: 0, stdout: want.map((n) => n + '\n').join('') });
+
+      // eu-elflint finds nothing it did not already find in the original.
+      expect(newLines(base.lint, await elflintLines(out))).toEqual([]);
+
+      // Removing what we added restores the original, byte for byte.
+      const restored = join(tmp.dir, `${f.id}.${mode}.restored`);
+      const removed = await cli('elf', 'remove-needed', out, MARKER_NAME, '--output', restored);
+      expect({ status: removed.status, stderr: removed.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(readFileSync(restored).equals(orig), 'remove-needed restores the original bytes').toBe(true);
+      expect(Buffer.from(removeNeeded(edited, MARKER_NAME, { file: out }).data).equals(orig)).toBe(true);
+    });
+  });
+});
+
+describe.skipIf(skip)('elf edge cases', () => {
+  const sample = () => ['x86_64-c-pie-default', 'x86_64-c-lib-lld', 'x86_64-c-exec-spare0', 'aarch64-c-lib-default', 'ppc64le-c-pie-lld'].map(byId);
+
+  it('adding a name that is already needed changes nothing', async () => {
+    for (const f of sample()) {
+      const copy = join(tmp.dir, `${f.id}.already`);
+      copyFileSync(f.path, copy);
+      const orig = readFileSync(copy);
+      const before = statSync(copy);
+      const r = await cli('elf', 'add-needed', copy, 'libc.so.6');
+      expect({ id: f.id, status: r.status, stderr: r.stderr }).toEqual({ id: f.id, status: 0, stderr: '' });
+      expect(readFileSync(copy).equals(orig)).toBe(true);
+      expect(statSync(copy).ino, 'the file was not replaced').toBe(before.ino);
+      const api = addNeeded(orig, 'libc.so.6');
+      expect({ changed: api.changed, bytesAdded: api.bytesAdded, bytesChanged: api.bytesChanged }).toEqual({ changed: false, bytesAdded: 0, bytesChanged: 0 });
+      expect(Buffer.from(api.data).equals(orig)).toBe(true);
+      // And the marker, once added, is not added twice.
+      const once = addNeeded(orig, MARKER_NAME, { first: true });
+      const twice = addNeeded(once.data, MARKER_NAME);
+      expect(twice.changed).toBe(false);
+      expect(Buffer.from(twice.data).equals(Buffer.from(once.data))).toBe(true);
+    }
+  });
+
+  it('edits in place keep the mode, never write through a hard link, and revert in place', async () => {
+    for (const f of sample()) {
+      const copy = join(tmp.dir, `${f.id}.inplace`);
+      const link = `${copy}.hardlink`;
+      copyFileSync(f.path, copy);
+      chmodSync(copy, 0o751);
+      linkSync(copy, link);
+      const orig = readFileSync(copy);
+      const r = await cli('elf', 'add-needed', copy, MARKER_NAME);
+      expect({ id: f.id, status: r.status, stderr: r.stderr }).toEqual({ id: f.id, status: 0, stderr: '' });
+      expect(statSync(copy).mode & 0o7777).toBe(0o751);
+      expect(readFileSync(link).equals(orig), 'the other hard link still has the original').toBe(true);
+      expect(Buffer.from(addNeeded(orig, MARKER_NAME).data).equals(readFileSync(copy))).toBe(true);
+      const back = await cli('elf', 'remove-needed', copy, MARKER_NAME);
+      expect(back.status).toBe(0);
+      expect(readFileSync(copy).equals(orig)).toBe(true);
+      expect(statSync(copy).mode & 0o7777).toBe(0o751);
+    }
+  });
+
+  it('two additions revert in LIFO order to the original bytes', () => {
+    for (const f of sample()) {
+      const orig = readFileSync(f.path);
+      const one = addNeeded(orig, MARKER_NAME, { first: true });
+      const two = addNeeded(one.data, 'libcorpussecond.so');
+      expect(readElf(two.data).needed).toEqual([MARKER_NAME, ...readElf(orig).needed, 'libcorpussecond.so']);
+      const back1 = removeNeeded(two.data, 'libcorpussecond.so');
+      expect(Buffer.from(back1.data).equals(Buffer.from(one.data)), `${f.id}: first undo`).toBe(true);
+      expect(Buffer.from(removeNeeded(back1.data, MARKER_NAME).data).equals(orig), `${f.id}: second undo`).toBe(true);
+    }
+  });
+
+  it('removing an entry the file was linked with leaves a valid file', async () => {
+    for (const f of sample()) {
+      const out = join(tmp.dir, `${f.id}.nolibc`);
+      const r = await cli('elf', 'remove-needed', f.path, 'libc.so.6', '--output', out);
+      expect({ id: f.id, status: r.status, stderr: r.stderr }).toEqual({ id: f.id, status: 0, stderr: '' });
+      const want = (await readelfNeeded(f.path)).filter((n) => n !== 'libc.so.6');
+      expect(await readelfNeeded(out)).toEqual(want);
+      expect(newLines(await elflintLines(f.path), await elflintLines(out))).toEqual([]);
+    }
+  });
+
+  it('removing a name that is not needed changes nothing', async () => {
+    const f = byId('x86_64-c-lib-default');
+    const copy = join(tmp.dir, 'not-needed.so');
+    copyFileSync(f.path, copy);
+    const orig = readFileSync(copy);
+    const r = await cli('elf', 'remove-needed', copy, 'libnot-there.so.1');
+    expect([0, 1]).toContain(r.status);
+    expect(readFileSync(copy).equals(orig)).toBe(true);
+  });
+
+  it('--json renders the edit result', async () => {
+    const f = byId('x86_64-c-pie-default');
+    const out = join(tmp.dir, 'json-out');
+    const r = await cli('elf', 'add-needed', f.path, MARKER_NAME, '--json', '--output', out);
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(doc).toMatchObject({ ok: true, changed: true, bytesAdded: statSync(out).size - statSync(f.path).size });
+    expect(doc).not.toHaveProperty('data');
+  });
+});
+
+describe.skipIf(skip)('elf refusals: exit 1, one line naming the file, nothing written', () => {
+  const cases = (): Array<{ what: string; make: (p: string) => void }> => {
+    const lib = readFileSync(byId('x86_64-c-lib-default').path);
+    return [
+      { what: 'a text file', make: (p) => writeFileSync(p, '#!/bin/sh\necho not an ELF file\n') },
+      { what: 'an empty file', make: (p) => writeFileSync(p, '') },
+      { what: 'an ELF header cut short', make: (p) => writeFileSync(p, lib.subarray(0, 40)) },
+      { what: 'a library truncated after its program headers', make: (p) => writeFileSync(p, lib.subarray(0, 0x300)) },
+      { what: 'a library truncated in half', make: (p) => writeFileSync(p, lib.subarray(0, lib.length >> 1)) },
+      { what: 'a static executable', make: (p) => copyFileSync(staticExecutable(), p) },
+      { what: 'an ET_REL object', make: (p) => copyFileSync(relocatableObject(), p) },
+      { what: 'the dynamic loader', make: (p) => copyFileSync(realpathSync(LD_SO), p) },
+    ];
+  };
+
+  it.each([
+    ['add-needed', MARKER_NAME],
+    ['remove-needed', 'libc.so.6'],
+  ])('%s', async (command, name) => {
+    for (const c of cases()) {
+      const dir = join(tmp.dir, `refuse-${command}-${c.what.replace(/\W+/g, '-')}`);
+      mkdirSync(dir);
+      const file = join(dir, c.what === 'the dynamic loader' ? 'ld-linux-x86-64.so.2' : 'input');
+      c.make(file);
+      const orig = readFileSync(file);
+      const out = join(dir, 'output');
+      for (const args of [[command, file, name, '--output', out], [command, file, name]]) {
+        const r = await cli('elf', ...args);
+        const lines = r.stderr.split('\n').filter(Boolean);
+        expect({ what: c.what, args, status: r.status, stdout: r.stdout, lines: lines.length }).toEqual({ what: c.what, args, status: 1, stdout: '', lines: 1 });
+        expect(lines[0]!.startsWith(`mambapatch: ${file}: `), `${c.what}: "${lines[0]}" names the file`).toBe(true);
+        expect(readFileSync(file).equals(orig)).toBe(true);
+        expect(readdirSync(dir).sort(), `${c.what}: nothing written`).toEqual([file.slice(dir.length + 1)]);
+      }
+    }
+  });
+
+  it('a missing file is an error naming it', async () => {
+    const file = join(tmp.dir, 'does-not-exist');
+    for (const args of [['print-needed', file], ['add-needed', file, MARKER_NAME], ['remove-needed', file, MARKER_NAME]]) {
+      const r = await cli('elf', ...args);
+      expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: '' });
+      expect(r.stderr).toMatch(new RegExp(`^mambapatch: ${file}: [^\\n]+\\n$`));
+    }
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('print-needed refuses a non-ELF file and prints nothing for a static one', async () => {
+    const text = join(tmp.dir, 'print-needed.txt');
+    writeFileSync(text, 'hello\n');
+    const bad = await cli('elf', 'print-needed', text);
+    expect({ status: bad.status, stdout: bad.stdout }).toEqual({ status: 1, stdout: '' });
+    expect(bad.stderr).toMatch(new RegExp(`^mambapatch: ${text}: [^\\n]+\\n$`));
+    const st = await cli('elf', 'print-needed', staticExecutable());
+    expect({ status: st.status, stdout: st.stdout, stderr: st.stderr }).toEqual({ status: 0, stdout: '', stderr: '' });
+  });
+
+  it('usage errors exit 2 and write nothing', async () => {
+    const f = byId('x86_64-c-pie-default');
+    const copy = join(tmp.dir, 'usage-input');
+    copyFileSync(f.path, copy);
+    const orig = readFileSync(copy);
+    for (const args of [
+      ['elf', 'add-needed'],
+      ['elf', 'add-needed', copy],
+      ['elf', 'add-needed', copy, MARKER_NAME, '--bogus'],
+      ['elf', 'add-needed', copy, MARKER_NAME, 'extra'],
+      ['elf', 'add-needed', copy, ''],
+      ['elf', 'remove-needed', copy],
+      ['elf', 'print-needed'],
+      ['elf', 'no-such-subcommand', copy],
+    ]) {
+      const r = await cli(...args);
+      expect({ args, status: r.status }).toEqual({ args, status: 2 });
+      expect(readFileSync(copy).equals(orig)).toBe(true);
+    }
+  });
+});

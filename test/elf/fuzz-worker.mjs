@@ -1,0 +1,56 @@
+// The fuzz test's worker thread: runs the built ELF engine (dist/) on one mutated file per message, so the
+// test can terminate it when a case hangs. Each case goes through what `elf add-needed` does (read, add,
+// verify) and back (remove); the reply classifies the outcome.
+import { parentPort, workerData } from 'node:worker_threads';
+
+const { readElf, addNeeded, removeNeeded, verifyEdit } = await import(workerData.engine);
+const { MambapatchError } = await import(workerData.errors);
+
+const clean = (e) => e instanceof MambapatchError;
+const describeError = (e) => `${e?.constructor?.name ?? typeof e}: ${String(e?.message ?? e).split('\n')[0]} @ ${String(e?.stack ?? '').split('\n')[1]?.trim() ?? ''}`;
+const equal = (a, b) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+
+function check({ data, name, first }) {
+  const step = { at: 'readElf' };
+  try {
+    let before;
+    try {
+      before = readElf(data, 'fuzz');
+    } catch (e) {
+      if (clean(e)) return { outcome: 'unreadable' };
+      throw e;
+    }
+    step.at = 'addNeeded';
+    let r;
+    try {
+      r = addNeeded(data, name, { first, file: 'fuzz' });
+      if (r.changed) {
+        step.at = 'verifyEdit';
+        verifyEdit(data, r.data, 'fuzz');
+      }
+    } catch (e) {
+      if (clean(e)) return { outcome: 'refused' };
+      throw e;
+    }
+    if (!r.changed) {
+      if (!before.needed.includes(name)) return { outcome: 'bad', detail: `unchanged but ${name} is not needed` };
+      return { outcome: equal(r.data, data) ? 'unchanged' : 'bad', detail: 'changed=false but different bytes' };
+    }
+    step.at = 'readElf(result)';
+    const after = readElf(r.data, 'fuzz');
+    const want = first ? [name, ...before.needed] : [...before.needed, name];
+    if (JSON.stringify(after.needed) !== JSON.stringify(want)) {
+      return { outcome: 'bad', detail: `needed after add ${JSON.stringify(after.needed)}, expected ${JSON.stringify(want)}` };
+    }
+    if (r.bytesAdded !== r.data.length - data.length) return { outcome: 'bad', detail: `bytesAdded ${r.bytesAdded} != ${r.data.length - data.length}` };
+    step.at = 'removeNeeded(result)';
+    const back = removeNeeded(r.data, name, { file: 'fuzz' });
+    if (!equal(back.data, data)) return { outcome: 'bad', detail: 'remove-needed after add-needed did not restore the input bytes' };
+    return { outcome: 'verified', tier: r.tier };
+  } catch (e) {
+    return { outcome: 'bad', detail: `${step.at} threw ${describeError(e)}` };
+  }
+}
+
+parentPort.on('message', (msg) => parentPort.postMessage({ i: msg.i, ...check(msg) }));
+parentPort.postMessage({ ready: true });

@@ -1,0 +1,329 @@
+/**
+ * Fuzzing the ELF engine: thousands of mutated and truncated corpus files (seeded, deterministic) must each
+ * end in a clean MambapatchError or in an edit that verifies, re-reads with the new name in place and
+ * reverts exactly — never another exception, never a hang. The engine runs (from dist/) in a worker thread
+ * that is terminated when one case exceeds CASE_TIMEOUT_MS.
+ * Reproduce: MAMBAPATCH_FUZZ_SEED=<seed> MAMBAPATCH_FUZZ_CASES=<n> npx vitest run test/elf/fuzz.test.ts
+ * (failing inputs are saved under /tmp/mambapatch-fuzz-failures/).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { missing } from '../helpers/env.js';
+import { CORPUS_TOOLS, MARKER_NAME, corpus } from './fixtures.js';
+
+const SEED = Number(process.env.MAMBAPATCH_FUZZ_SEED ?? 0x2026_1125) >>> 0;
+const CASES = Number(process.env.MAMBAPATCH_FUZZ_CASES ?? 6000);
+const CASE_TIMEOUT_MS = 5_000;
+const FAILURES = '/tmp/mambapatch-fuzz-failures';
+const dist = (p: string) => fileURLToPath(new URL(`../../dist/src/${p}`, import.meta.url));
+
+/** mulberry32: small, fast, seeded. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number): number => Math.floor(next() * n);
+  return { next, int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
+}
+type Rng = ReturnType<typeof prng>;
+
+/** Where things are in a (64-bit little-endian: every corpus file) ELF file, for targeted mutations. */
+interface Layout {
+  phoff: number;
+  phnum: number;
+  shoff: number;
+  shnum: number;
+  dyn?: { off: number; size: number };
+  strtab?: { off: number; size: number };
+}
+function layout(d: Buffer): Layout {
+  const phoff = Number(d.readBigUInt64LE(0x20));
+  const phnum = d.readUInt16LE(0x38);
+  const shoff = Number(d.readBigUInt64LE(0x28));
+  const shnum = d.readUInt16LE(0x3c);
+  const loads: { off: number; vaddr: number; filesz: number }[] = [];
+  let dyn: Layout['dyn'];
+  for (let i = 0; i < phnum; i++) {
+    const p = phoff + i * 56;
+    const type = d.readUInt32LE(p);
+    const off = Number(d.readBigUInt64LE(p + 8));
+    const vaddr = Number(d.readBigUInt64LE(p + 16));
+    const filesz = Number(d.readBigUInt64LE(p + 32));
+    if (type === 1) loads.push({ off, vaddr, filesz });
+    if (type === 2) dyn = { off, size: filesz };
+  }
+  let strtab: Layout['strtab'];
+  if (dyn) {
+    let addr = 0;
+    let size = 0;
+    for (let o = dyn.off; o + 16 <= dyn.off + dyn.size; o += 16) {
+      const tag = Number(d.readBigUInt64LE(o));
+      if (tag === 5) addr = Number(d.readBigUInt64LE(o + 8));
+      if (tag === 10) size = Number(d.readBigUInt64LE(o + 8));
+    }
+    const l = loads.find((x) => addr >= x.vaddr && addr < x.vaddr + x.filesz);
+    if (l) strtab = { off: addr - l.vaddr + l.off, size };
+  }
+  return { phoff, phnum, shoff, shnum, dyn, strtab };
+}
+
+const U64 = (d: Buffer, off: number, v: bigint) => off + 8 <= d.length && d.writeBigUInt64LE(BigInt.asUintN(64, v), off);
+const U32 = (d: Buffer, off: number, v: bigint) => off + 4 <= d.length && d.writeUInt32LE(Number(BigInt.asUintN(32, v)), off);
+const U16 = (d: Buffer, off: number, v: bigint) => off + 2 <= d.length && d.writeUInt16LE(Number(BigInt.asUintN(16, v)), off);
+
+function interesting(rng: Rng, size: number, old: bigint): bigint {
+  return rng.pick<() => bigint>([
+    () => 0n,
+    () => 1n,
+    () => 8n,
+    () => 0xffn,
+    () => 0xffffn,
+    () => 0x7fffffffn,
+    () => 0xffffffffn,
+    () => 1n << 63n,
+    () => (1n << 64n) - 1n,
+    () => BigInt(size),
+    () => BigInt(size - 1),
+    () => BigInt(size + 1),
+    () => BigInt(size * 2),
+    () => old + 1n,
+    () => old - 1n,
+    () => old + 8n,
+    () => old - 8n,
+    () => old + 0x1000n,
+    () => old - 0x1000n,
+    () => old * 2n,
+    () => BigInt(rng.int(size + 1)),
+    () => (BigInt(rng.int(2 ** 32)) << 32n) | BigInt(rng.int(2 ** 32)),
+  ])();
+}
+
+/** One mutation of `d` in place; returns what it did. */
+function mutate(rng: Rng, d: Buffer, L: Layout): string {
+  const size = d.length;
+  const flips = (what: string, off: number, len: number): string => {
+    len = Math.max(1, Math.min(len, size - off));
+    const n = 1 + rng.int(8);
+    for (let k = 0; k < n; k++) d[off + rng.int(len)] ^= 1 << rng.int(8);
+    return `${n} bit flips in ${what}`;
+  };
+  const field = (what: string, off: number, w: 2 | 4 | 8): string => {
+    if (off + w > size) return `${what} (out of range)`;
+    const old = w === 8 ? d.readBigUInt64LE(off) : BigInt(w === 4 ? d.readUInt32LE(off) : d.readUInt16LE(off));
+    const v = interesting(rng, size, old);
+    (w === 8 ? U64 : w === 4 ? U32 : U16)(d, off, v);
+    return `${what} ${old} -> ${BigInt.asUintN(w * 8, v)}`;
+  };
+  const ph = () => L.phoff + rng.int(Math.max(1, L.phnum)) * 56;
+  const sh = () => L.shoff + rng.int(Math.max(1, L.shnum)) * 64;
+  const dynEntry = () => (L.dyn ? L.dyn.off + rng.int(Math.max(1, L.dyn.size >> 4)) * 16 : 0);
+  switch (rng.int(14)) {
+    case 0:
+      return flips('the ELF header', 0, 64);
+    case 1:
+      return flips('the program headers', L.phoff, L.phnum * 56);
+    case 2:
+      return L.dyn ? flips('.dynamic', L.dyn.off, L.dyn.size) : flips('the file', 0, size);
+    case 3:
+      return L.strtab ? flips('.dynstr', L.strtab.off, L.strtab.size) : flips('the file', 0, size);
+    case 4:
+      return flips('the section headers', L.shoff, L.shnum * 64);
+    case 5:
+      return rng.pick<() => string>([
+        () => field('e_phoff', 0x20, 8),
+        () => field('e_shoff', 0x28, 8),
+        () => field('e_phnum', 0x38, 2),
+        () => field('e_phentsize', 0x36, 2),
+        () => field('e_shnum', 0x3c, 2),
+        () => field('e_shentsize', 0x3a, 2),
+        () => field('e_shstrndx', 0x3e, 2),
+        () => field('e_type', 0x10, 2),
+        () => field('e_machine', 0x12, 2),
+      ])();
+    case 6:
+    case 7: {
+      const p = ph();
+      return rng.pick<() => string>([
+        () => field('p_type', p, 4),
+        () => field('p_flags', p + 4, 4),
+        () => field('p_offset', p + 8, 8),
+        () => field('p_vaddr', p + 16, 8),
+        () => field('p_filesz', p + 32, 8),
+        () => field('p_memsz', p + 40, 8),
+        () => field('p_align', p + 48, 8),
+      ])();
+    }
+    case 8:
+    case 9: {
+      if (!L.dyn) return flips('the file', 0, size);
+      const e = dynEntry();
+      if (rng.int(3) === 0) {
+        const tag = rng.pick([0n, 1n, 5n, 6n, 10n, 14n, 15n, 29n, 0x6ffffffen, 0x6fffffffn, 0x6ffffffbn]);
+        U64(d, e, tag);
+        return `d_tag at ${e} -> ${tag}`;
+      }
+      return field('d_val', e + 8, 8);
+    }
+    case 10: {
+      // No terminator: every DT_NULL tag becomes something else.
+      if (!L.dyn) return flips('the file', 0, size);
+      for (let o = L.dyn.off; o + 16 <= L.dyn.off + L.dyn.size && o + 16 <= size; o += 16) if (d.readBigUInt64LE(o) === 0n) U64(d, o, 0x6ffffff0n);
+      return 'every DT_NULL replaced';
+    }
+    case 11: {
+      // Strings without their NUL.
+      if (!L.strtab) return flips('the file', 0, size);
+      let n = 0;
+      for (let o = L.strtab.off; o < L.strtab.off + L.strtab.size && o < size; o++) if (d[o] === 0 && rng.int(3) === 0) (d[o] = 0x41), n++;
+      return `${n} NULs in .dynstr replaced`;
+    }
+    case 12: {
+      const s = sh();
+      return rng.pick<() => string>([
+        () => field('sh_type', s + 4, 4),
+        () => field('sh_addr', s + 16, 8),
+        () => field('sh_offset', s + 24, 8),
+        () => field('sh_size', s + 32, 8),
+        () => field('sh_link', s + 40, 4),
+        () => field('sh_entsize', s + 56, 8),
+      ])();
+    }
+    default:
+      return flips('the file', 0, size);
+  }
+}
+
+interface Case {
+  i: number;
+  source: string;
+  what: string;
+  data: Buffer;
+  name: string;
+  first: boolean;
+}
+
+function* cases(seed: number, n: number, inputs: { id: string; data: Buffer }[]): Generator<Case> {
+  const rng = prng(seed);
+  for (let i = 0; i < n; i++) {
+    const src = rng.pick(inputs);
+    let data: Buffer;
+    let what: string;
+    if (rng.int(5) === 0) {
+      // Truncation: mostly inside the headers and tables, sometimes anywhere.
+      const L = layout(src.data);
+      const cut = rng.pick([
+        () => rng.int(64),
+        () => L.phoff + rng.int(L.phnum * 56),
+        () => (L.dyn ? L.dyn.off + rng.int(L.dyn.size) : rng.int(src.data.length)),
+        () => (L.strtab ? L.strtab.off + rng.int(L.strtab.size) : rng.int(src.data.length)),
+        () => rng.int(src.data.length),
+        () => src.data.length - 1 - rng.int(64),
+      ])();
+      data = Buffer.from(src.data.subarray(0, Math.max(0, Math.min(cut, src.data.length - 1))));
+      what = `truncated to ${data.length} bytes`;
+    } else {
+      data = Buffer.from(src.data);
+      const L = layout(src.data);
+      const steps = [mutate(rng, data, L)];
+      if (rng.int(4) === 0) steps.push(mutate(rng, data, L));
+      what = steps.join('; ');
+    }
+    yield { i, source: src.id, what, data, name: rng.int(8) === 0 ? 'libc.so.6' : MARKER_NAME, first: rng.int(2) === 0 };
+  }
+}
+
+/** Runs the cases through a worker, restarting it after a hang. */
+async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, number>; bad: string[]; slowest: number }> {
+  const counts: Record<string, number> = {};
+  const bad: string[] = [];
+  let slowest = 0;
+  const spawnWorker = async (): Promise<Worker> => {
+    const w = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), {
+      workerData: { engine: dist('elf/index.js'), errors: dist('errors.js') },
+    });
+    await new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', reject);
+    });
+    return w;
+  };
+  let worker = await spawnWorker();
+  const save = (c: Case, why: string) => {
+    mkdirSync(FAILURES, { recursive: true });
+    const file = join(FAILURES, `seed${SEED}-case${c.i}.elf`);
+    writeFileSync(file, c.data);
+    bad.push(`case ${c.i} (${c.source}, ${c.what}, add ${c.name}${c.first ? ' --first' : ''}): ${why} [saved ${file}]`);
+  };
+  try {
+    for (const c of all) {
+      const t0 = performance.now();
+      const reply = await new Promise<{ outcome: string; detail?: string } | 'hang' | Error>((resolve) => {
+        const timer = setTimeout(() => resolve('hang'), CASE_TIMEOUT_MS);
+        const done = (v: { outcome: string; detail?: string } | Error) => {
+          clearTimeout(timer);
+          worker.off('message', onMessage);
+          worker.off('error', onError);
+          resolve(v);
+        };
+        const onMessage = (m: { outcome: string; detail?: string }) => done(m);
+        const onError = (e: Error) => done(e);
+        worker.on('message', onMessage);
+        worker.on('error', onError);
+        worker.postMessage({ i: c.i, data: c.data, name: c.name, first: c.first });
+      });
+      slowest = Math.max(slowest, performance.now() - t0);
+      if (reply === 'hang' || reply instanceof Error) {
+        save(c, reply === 'hang' ? `no answer within ${CASE_TIMEOUT_MS} ms (hang)` : `worker died: ${reply.message}`);
+        counts.bad = (counts.bad ?? 0) + 1;
+        await worker.terminate();
+        worker = await spawnWorker();
+        continue;
+      }
+      counts[reply.outcome] = (counts[reply.outcome] ?? 0) + 1;
+      if (reply.outcome === 'bad') save(c, reply.detail ?? '');
+    }
+  } finally {
+    await worker.terminate();
+  }
+  return { counts, bad, slowest };
+}
+
+const skip = missing({ tools: CORPUS_TOOLS });
+
+describe.skipIf(skip)('elf fuzz', () => {
+  it(`${CASES} mutated and truncated files end in a clean error or a verified edit (seed ${SEED})`, async () => {
+    expect(existsSync(dist('elf/index.js')), 'run `npm run build` first (the fuzz worker loads dist/)').toBe(true);
+    const ids = [
+      'x86_64-c-pie-default',
+      'x86_64-c-exec-default',
+      'x86_64-c-lib-default',
+      'x86_64-c-lib-lld',
+      'x86_64-c-pie-spare0',
+      'x86_64-c-exec-noseparate',
+      'x86_64-c-pie-conda-long',
+      'x86_64-c-lib-conda-short',
+      'aarch64-c-lib-default',
+      'aarch64-c-pie-lld',
+      'ppc64le-c-exec-default',
+      'ppc64le-c-lib-spare0',
+    ];
+    const files = corpus().filter((f) => ids.includes(f.id));
+    expect(files.map((f) => f.id).sort()).toEqual([...ids].sort());
+    console.log(`elf fuzz: seed ${SEED} (set MAMBAPATCH_FUZZ_SEED to change), ${CASES} cases`);
+    const t0 = performance.now();
+    const { counts, bad, slowest } = await runCases(cases(SEED, CASES, files.map((f) => ({ id: f.id, data: readFileSync(f.path) }))));
+    console.log(`elf fuzz: ${JSON.stringify(counts)} in ${Math.round(performance.now() - t0)} ms, slowest case ${Math.round(slowest)} ms`);
+    expect(bad.slice(0, 15)).toEqual([]);
+    // The mutations must exercise both outcomes, or the test proves nothing.
+    expect(counts.verified ?? 0).toBeGreaterThan(CASES / 20);
+    expect((counts.refused ?? 0) + (counts.unreadable ?? 0)).toBeGreaterThan(CASES / 20);
+  }, 180_000);
+});
