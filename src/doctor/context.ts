@@ -1,0 +1,61 @@
+/** What the checks read from the machine: stat data (the kernel's view) and the group database. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MambapatchError } from '../errors.js';
+import type { DoctorContext } from './types.js';
+
+function readGroups(): Map<number, string> {
+  const names = new Map<number, string>();
+  try {
+    for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+      const [name, , gid] = line.split(':');
+      if (name && gid && /^\d+$/.test(gid) && !names.has(Number(gid))) names.set(Number(gid), name);
+    }
+  } catch {
+    // no group database: numbers only
+  }
+  return names;
+}
+
+/** The group as chgrp takes it: its name when /etc/group has one, else the number. */
+export function groupArg(gid: number, names = readGroups()): string {
+  return names.get(gid) ?? String(gid);
+}
+
+export function makeContext(prefix: string, env: NodeJS.ProcessEnv = process.env): DoctorContext {
+  let root: fs.Stats;
+  try {
+    root = fs.statSync(prefix);
+  } catch (e) {
+    throw new MambapatchError(`cannot read the prefix: ${(e as NodeJS.ErrnoException).code ?? e}`, { file: prefix });
+  }
+  if (!root.isDirectory()) throw new MambapatchError('not a directory', { file: prefix });
+  if (!fs.existsSync(path.join(prefix, 'conda-meta'))) throw new MambapatchError('not a conda prefix (no conda-meta/)', { file: prefix });
+  const groups = readGroups();
+  const cache = new Map<string, fs.Stats | null>();
+  const statWith = (follow: boolean) => (rel: string) => {
+    const key = `${follow ? 's' : 'l'}:${rel}`;
+    if (!cache.has(key)) {
+      const abs = path.join(prefix, rel);
+      try {
+        cache.set(key, follow ? fs.statSync(abs) : fs.lstatSync(abs));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        cache.set(key, null);
+      }
+    }
+    return cache.get(key)!;
+  };
+  return {
+    prefix,
+    uid: process.getuid?.() ?? 0,
+    owner: root.uid,
+    gid: root.gid,
+    groupName: (gid) => (groups.has(gid) ? `${groups.get(gid)} (${gid})` : String(gid)),
+    stat: statWith(true),
+    lstat: statWith(false),
+    env,
+    home: env.HOME || os.homedir(),
+  };
+}
