@@ -1,0 +1,205 @@
+/**
+ * apply / revert / status on fixture prefixes with real layouts, proved by running the stand-ins as a
+ * second member of the group (the kernel decides) and by comparing whole-tree snapshots.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/env.js';
+import { OUTSIDER } from '../helpers/users.js';
+import { cli, FAIL_1X, FAIL_2X, makePrefix, memberInstall, readJson, snapshot, type Fixture } from '../fixtures/prefix.js';
+
+const needs = missing({ root: true, tools: ['g++', 'setpriv'] });
+const fixtures: Fixture[] = [];
+afterAll(() => fixtures.forEach((f) => f.cleanup()));
+function fixture(tag: string, spec: Parameters<typeof makePrefix>[1]): Fixture {
+  const f = makePrefix(tag, spec);
+  fixtures.push(f);
+  return f;
+}
+
+interface Case {
+  name: string;
+  spec: Parameters<typeof makePrefix>[1];
+  method: 'auto' | 'needed' | 'launcher';
+  entries: { entry: string; fail: string; ok: string }[];
+}
+
+const MAMBA1 = { entry: 'bin/mamba', fail: FAIL_1X, ok: 'mamba 1.x stand-in: install finished' };
+const MAMBA2 = { entry: 'bin/mamba', fail: FAIL_2X, ok: 'mamba 2.x stand-in: install finished' };
+const MICRO = { entry: 'bin/micromamba', fail: FAIL_2X, ok: 'mamba 2.x stand-in: install finished' };
+
+const CASES: Case[] = [
+  { name: 'mamba 2.x + dynamic micromamba, auto (needed)', spec: { mamba2: true, micromamba: 'dynamic' }, method: 'auto', entries: [MAMBA2, MICRO] },
+  { name: 'mamba 2.x, launcher', spec: { mamba2: true }, method: 'launcher', entries: [MAMBA2] },
+  { name: 'mamba 1.x, auto (launcher)', spec: { mamba1: true }, method: 'auto', entries: [MAMBA1] },
+  { name: 'mamba 1.x, needed on libmamba', spec: { mamba1: true }, method: 'needed', entries: [MAMBA1] },
+];
+
+describe.skipIf(needs)('apply and revert, proved as a second member of the group', () => {
+  for (const c of CASES) {
+    it(c.name, () => {
+      const { prefix } = fixture('apply', c.spec);
+      const original = snapshot(prefix);
+      for (const e of c.entries) {
+        const r = memberInstall(prefix, e.entry);
+        expect(r.status, r.stderr).toBe(1);
+        expect(r.stderr).toContain(e.fail);
+      }
+
+      // --dry-run prints the plan and changes nothing.
+      const dry = cli(['apply', prefix, '--dry-run', '--method', c.method]);
+      expect(dry.status, dry.stderr).toBe(0);
+      expect(dry.stdout).toContain('Would do (dry run');
+      expect(snapshot(prefix)).toEqual(original);
+
+      const first = cli(['apply', prefix, '--method', c.method, '--detailed-exitcode']);
+      expect(first.status, first.stderr + first.stdout).toBe(10);
+      for (const e of c.entries) {
+        const r = memberInstall(prefix, e.entry);
+        expect(r.stderr).toBe('');
+        expect(r.stdout).toContain(e.ok);
+        expect(r.status).toBe(0);
+      }
+      // pkgs/ copies stay byte-identical (never written through a hard link).
+      for (const line of original.filter((l) => l.startsWith('pkgs/') && !l.startsWith('pkgs/cache'))) {
+        const rel = line.split(' ')[0]!;
+        const now = snapshot(prefix).find((l) => l.startsWith(`${rel} `))!;
+        expect(now.split(' ').filter((_, i) => i !== 4)).toEqual(line.split(' ').filter((_, i) => i !== 4));
+      }
+
+      // Idempotent: the second apply changes nothing and says so.
+      const patched = snapshot(prefix);
+      const second = cli(['apply', prefix, '--method', c.method, '--detailed-exitcode']);
+      expect(second.status, second.stderr).toBe(0);
+      expect(second.stdout).toContain('Nothing to change');
+      expect(snapshot(prefix)).toEqual(patched);
+
+      const st = cli(['status', prefix, '--check', '--json']);
+      expect(st.status, st.stdout).toBe(0);
+      const doc = JSON.parse(st.stdout);
+      expect(doc.targets.every((t: { state: string }) => t.state === 'patched')).toBe(true);
+      expect(fs.readFileSync(path.join(prefix, '.mambapatch', 'watch'), 'utf8').trim().split('\n').length).toBeGreaterThan(0);
+
+      const rev = cli(['revert', prefix, '--detailed-exitcode']);
+      expect(rev.status, rev.stderr + rev.stdout).toBe(10);
+      expect(snapshot(prefix)).toEqual(original);
+      for (const e of c.entries) {
+        const r = memberInstall(prefix, e.entry);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain(e.fail);
+      }
+      const again = cli(['revert', prefix, '--detailed-exitcode']);
+      expect(again.status).toBe(0);
+      expect(snapshot(prefix)).toEqual(original);
+    });
+  }
+
+  it('status --check exits 3 before apply and when a patched file was replaced (stale)', () => {
+    const { prefix } = fixture('stale', { mamba2: true });
+    expect(cli(['status', prefix, '--check']).status).toBe(3);
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    // "mamba update": the package manager replaces bin/mamba with a fresh copy from pkgs/.
+    const fresh = path.join(prefix, 'bin', 'mamba.new');
+    fs.copyFileSync(path.join(prefix, 'pkgs', 'mamba-2.3.0-h0_0', 'bin', 'mamba'), fresh);
+    fs.writeFileSync(fresh, Buffer.concat([fs.readFileSync(fresh), Buffer.from('\0update')]));
+    fs.renameSync(fresh, path.join(prefix, 'bin', 'mamba'));
+    const st = cli(['status', prefix, '--check', '--json']);
+    expect(st.status).toBe(3);
+    expect(JSON.parse(st.stdout).targets[0].state).toBe('stale');
+    // revert leaves the changed file alone and says so; apply patches the new one.
+    const dry = cli(['revert', prefix, '--dry-run']);
+    expect(dry.stdout).toContain('changed since apply');
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    expect(memberInstall(prefix).status).toBe(0);
+    const rev = cli(['revert', prefix, '--json']);
+    expect(rev.status).toBe(0);
+    expect(JSON.parse(rev.stdout).changed).toBe(true);
+    expect(fs.existsSync(path.join(prefix, '.mambapatch'))).toBe(false);
+    expect(fs.existsSync(path.join(prefix, 'lib', 'libmambapatch.so'))).toBe(false);
+    expect(memberInstall(prefix).stderr).toContain(FAIL_2X);
+  });
+
+  it('refuses a fully static binary: exit 1, names the alternative, changes nothing', () => {
+    const { prefix } = fixture('static', { micromamba: 'static' });
+    const before = snapshot(prefix);
+    const r = cli(['apply', prefix]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/fully static/);
+    expect(r.stderr).toMatch(/pkgs_dirs/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const j = cli(['apply', prefix, '--json']);
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, exitCode: 1 });
+    expect(snapshot(prefix)).toEqual(before);
+    const st = JSON.parse(cli(['status', prefix, '--json']).stdout);
+    expect(st.targets[0].state).toBe('unsupported');
+  });
+
+  it('refuses a state directory owned by someone else, or writable by the group', () => {
+    const { prefix } = fixture('trust', { mamba2: true });
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    const state = path.join(prefix, '.mambapatch');
+    const patched = snapshot(prefix);
+    fs.chownSync(state, OUTSIDER.uid, OUTSIDER.gid);
+    for (const cmd of [['revert'], ['apply'], ['status']]) {
+      const r = cli([...cmd, prefix]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/untrusted mambapatch state: owned by uid 4103/);
+    }
+    fs.chownSync(state, 0, 0);
+    fs.chmodSync(path.join(state, 'manifest.json'), 0o664);
+    const r = cli(['revert', prefix]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/manifest\.json: untrusted mambapatch state: mode 0664/);
+    const outside = (l: string) => !l.startsWith('.mambapatch');
+    expect(snapshot(prefix).filter(outside)).toEqual(patched.filter(outside));
+    fs.chmodSync(path.join(state, 'manifest.json'), 0o644);
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
+  });
+
+  it('finds the prefix from MAMBA_ROOT_PREFIX and from mamba on PATH, and says which', () => {
+    const { prefix } = fixture('resolve', { mamba2: true });
+    const a = cli(['status'], { MAMBA_ROOT_PREFIX: prefix });
+    expect(a.stdout).toContain(`${prefix} (prefix from $MAMBA_ROOT_PREFIX)`);
+    const b = cli(['status', '--json'], { PATH: `${path.join(prefix, 'condabin')}:${path.join(prefix, 'bin')}:/usr/bin:/bin` });
+    expect(JSON.parse(b.stdout).prefixFrom).toBe(`mamba on PATH (${path.join(prefix, 'bin', 'mamba')})`);
+    const c = cli(['revert', '--dry-run'], { PATH: '/usr/bin:/bin' });
+    expect(c.status).toBe(2);
+    expect(c.stderr).toMatch(/no prefix given/);
+  });
+
+  it('--json prints one document and nothing else', () => {
+    const { prefix } = fixture('json', { mamba2: true });
+    for (const args of [['apply', '--dry-run'], ['apply'], ['status'], ['revert']]) {
+      const r = cli([...args, prefix, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(() => JSON.parse(r.stdout)).not.toThrow();
+      expect(r.stderr).toBe('');
+    }
+    const m = cli(['apply', prefix, '--method', 'bogus']);
+    expect(m.status).toBe(2);
+  });
+
+  it('refuses to take the name of the kept original when it belongs to someone else', () => {
+    const { prefix } = fixture('taken', { mamba1: true });
+    fs.writeFileSync(path.join(prefix, 'bin', '.mamba.mambapatch-orig'), 'not ours\n');
+    const before = snapshot(prefix);
+    const r = cli(['apply', prefix]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/taken by a file mambapatch did not create/);
+    expect(snapshot(prefix)).toEqual(before);
+  });
+
+  it('keeps a manifest that records every changed file', () => {
+    const { prefix } = fixture('manifest', { mamba1: true });
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    const m = readJson(path.join(prefix, '.mambapatch', 'manifest.json'));
+    const paths = m.entries.map((e: { path: string }) => e.path).sort();
+    expect(paths).toEqual(['bin/.mamba.mambapatch-orig', 'bin/mamba', 'lib/libmambapatch.so']);
+    const target = m.entries.find((e: { path: string }) => e.path === 'bin/mamba');
+    expect(target).toMatchObject({ role: 'target', method: 'launcher', before: { mode: 0o775, uid: 4101, gid: 4100 } });
+    expect(target.before.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(fs.statSync(path.join(prefix, '.mambapatch', 'backup.tar')).size).toBeGreaterThan(0);
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
+  });
+});
