@@ -79,10 +79,8 @@ export function register(program: Command): void {
     action((file: string, name: string, opts: EditOpts) => {
       checkName(name);
       const r = editElfFile(file, (d) => addNeeded(d, name, { first: opts.first, file }), { output: opts.output });
-      const info = readElf(r.data, file);
-      if (r.changed && info.kind === 'library') {
-        const added = findStaticTls(name, file);
-        if (added) warn(opts, `${name} uses initial-exec TLS (DF_STATIC_TLS); ${file} may fail to load with dlopen ("cannot allocate memory in static TLS block")`);
+      if (r.changed && findStaticTls(name) && readElf(r.data, file).kind === 'library') {
+        warn(opts, `${name} uses initial-exec TLS (DF_STATIC_TLS); ${file} may fail to load with dlopen ("cannot allocate memory in static TLS block")`);
       }
       renderEdit(opts, file, opts.output, r);
     }),
@@ -109,7 +107,7 @@ function checkName(name: string): void {
 }
 
 /** The added library's DF_STATIC_TLS flag, when NAME is a path to a readable ELF file. */
-function findStaticTls(name: string, _file: string): boolean {
+function findStaticTls(name: string): boolean {
   if (!name.includes('/')) return false;
   try {
     return readElf(readFileSync(name)).staticTls;

@@ -16,7 +16,7 @@ import { Layout, type Region } from './layout.js';
 import { liveEntries, parseElf, type ElfFile } from './parse.js';
 import { Plan } from './plan.js';
 import type { AddOptions, EditResult } from './result.js';
-import { applyRecord, encodeRecord, recordFor, sha256 } from './undo.js';
+import { decodeRecord, encodeRecord, recordFor, recordRestores, sha256 } from './undo.js';
 import { checkEdit } from './verify.js';
 
 export function addNeeded(data: Uint8Array, name: string, opts: AddOptions = {}): EditResult {
@@ -171,9 +171,9 @@ function layoutOnce(
   result.set(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
 
   // The record must bring back the original exactly, or we do not write anything.
-  const back = applyRecord(result, rec);
-  if (!back || sha256(back) !== origHash) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
   checkEdit(elf.view.data, result, file, plan);
+  const stored = decodeRecord(Buffer.from(result.subarray(recFileOff, recFileOff + recLen)).toString('latin1'));
+  if (!stored || stored.e !== rec.e || !recordRestores(stored, plan, result)) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
 
   const tier = layout.newLoad ? 'D' : slot ? 'B' : 'C';
   const where = [strRegion!.how === 'cave' ? '.dynstr in padding' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];

@@ -49,7 +49,8 @@ export function reusableString(elf: ElfFile, name: string): number | undefined {
   const t = elf.strtab;
   if (!t) return undefined;
   const data = elf.view.data;
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  // Search only the table: a miss must not scan the rest of a large file.
+  const buf = Buffer.from(data.buffer, data.byteOffset, t.offset + t.size);
   const needle = Buffer.from(name + '\0', 'utf8');
   const end = t.offset + t.size;
   const avoid = liveEntries(elf)

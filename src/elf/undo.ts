@@ -97,10 +97,33 @@ export function applyRecord(edited: Uint8Array, rec: UndoRecord): Uint8Array | u
   return out;
 }
 
+/**
+ * Proves, without copying or hashing the image, that `rec` turns `edited` back into `orig`, given that the
+ * bytes outside the written ranges are already known to be equal (the verifier's gap check): the record
+ * covers every written range with the original bytes or a zero range, and the sizes add up.
+ */
+export function recordRestores(rec: UndoRecord, plan: Plan, edited: Uint8Array): boolean {
+  const orig = plan.orig;
+  if (rec.s !== orig.length) return false;
+  if ((rec.i?.[1] ?? 0) !== (plan.insert?.len ?? 0) || (rec.i?.[0] ?? 0) !== (plan.insert?.at ?? 0)) return false;
+  if (edited.length - (rec.i?.[1] ?? 0) < rec.s) return false;
+  const covered = new Map<number, number>();
+  for (const [off, len] of rec.z) {
+    for (let i = off; i < off + len; i++) if (orig[i] !== 0) return false;
+    covered.set(off, len);
+  }
+  for (const [off, b64] of rec.c) {
+    const bytes = Buffer.from(b64, 'base64');
+    if (!bytes.equals(orig.subarray(off, off + bytes.length))) return false;
+    covered.set(off, bytes.length);
+  }
+  return plan.writtenRanges().every((r) => covered.get(r.off) === r.len);
+}
+
 /** Every record in a string table region, in table order: [file offset, length, record]. */
 export function findRecords(data: Uint8Array, start: number, end: number): { off: number; len: number; rec: UndoRecord }[] {
   const out: { off: number; len: number; rec: UndoRecord }[] = [];
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const buf = Buffer.from(data.buffer, data.byteOffset, Math.min(end, data.byteLength));
   let i = buf.indexOf(UNDO_PREFIX, start, 'latin1');
   while (i >= 0 && i < end) {
     const nul = buf.indexOf(0, i);

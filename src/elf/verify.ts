@@ -92,7 +92,8 @@ function dynamicChecks(elf: ElfFile, add: (s: string) => void): void {
   if (sym && elf.strtab) {
     for (let i = 1; i < sym.count; i++) {
       const s = readSym(elf, sym.offset, i);
-      if (s.name < elf.strtab.size && elf.view.cstr(elf.strtab.offset + s.name, elf.strtab.offset + elf.strtab.size, 'symbol') === '_DYNAMIC' && s.value !== p.vaddr) {
+      const at = elf.strtab.offset + s.name;
+      if (s.name < elf.strtab.size && elf.view.data[at] === 0x5f && elf.view.data[at + 1] === 0x44 && elf.view.cstr(elf.strtab.offset + s.name, elf.strtab.offset + elf.strtab.size, 'symbol') === '_DYNAMIC' && s.value !== p.vaddr) {
         add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
       }
     }
