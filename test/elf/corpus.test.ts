@@ -25,6 +25,7 @@ import {
   runElf,
   runProcess,
   staticExecutable,
+  unusedLibm,
   type Arch,
   type CorpusFile,
 } from './fixtures.js';
@@ -32,6 +33,8 @@ import {
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const cli = (...args: string[]) => runProcess(process.execPath, [CLI, ...args]);
 const LD_SO = '/lib64/ld-linux-x86-64.so.2';
+/** patchelf adds at least a page (64 KiB on aarch64/ppc64le); our engine must stay well below. */
+const MAX_BYTES_ADDED = 16 * 1024;
 
 const skip = missing({ tools: CORPUS_TOOLS });
 const files: CorpusFile[] = skip ? [] : corpus();
@@ -76,6 +79,7 @@ describe.skipIf(skip)('elf corpus: add the marker, run, compare, remove', () => 
       expect(api.changed).toBe(true);
       expect(Buffer.from(api.data).equals(edited), 'API and CLI produce the same file').toBe(true);
       expect(api.bytesAdded).toBe(edited.length - orig.length);
+      expect(api.bytesAdded, 'never a page of padding, never a .bss written out').toBeLessThan(MAX_BYTES_ADDED);
 
       // The real loader loads the marker, and the program still does what it did.
       const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch));
@@ -160,14 +164,30 @@ describe.skipIf(skip)('elf edge cases', () => {
     }
   });
 
-  it('removing an entry the file was linked with leaves a valid file', async () => {
-    for (const f of sample()) {
-      const out = join(tmp.dir, `${f.id}.nolibc`);
-      const r = await cli('elf', 'remove-needed', f.path, 'libc.so.6', '--output', out);
+  it('removing an entry the file was linked with leaves a valid file that runs', async () => {
+    for (const f of [unusedLibm('pie'), unusedLibm('lib')]) {
+      const before = await readelfNeeded(f.path);
+      expect(before).toContain('libm.so.6');
+      const out = join(tmp.dir, `${f.id}.nolibm`);
+      const r = await cli('elf', 'remove-needed', f.path, 'libm.so.6', '--output', out);
       expect({ id: f.id, status: r.status, stderr: r.stderr }).toEqual({ id: f.id, status: 0, stderr: '' });
-      const want = (await readelfNeeded(f.path)).filter((n) => n !== 'libc.so.6');
-      expect(await readelfNeeded(out)).toEqual(want);
+      expect(await readelfNeeded(out)).toEqual(before.filter((n) => n !== 'libm.so.6'));
       expect(newLines(await elflintLines(f.path), await elflintLines(out))).toEqual([]);
+      const ran = await runElf(f.arch, f.kind, out);
+      expect({ status: ran.status, starts: ran.stdout.startsWith(f.expect) }).toEqual({ status: 0, starts: true });
+    }
+  });
+
+  it('removing an entry whose symbol versions are still required is refused or leaves a loadable file', async () => {
+    const f = byId('x86_64-c-pie-default');
+    const out = join(tmp.dir, `${f.id}.nolibc`);
+    const r = await cli('elf', 'remove-needed', f.path, 'libc.so.6', '--output', out);
+    if (r.status === 1) {
+      expect(r.stderr).toMatch(new RegExp(`^mambapatch: ${f.path}: [^\\n]+\\n$`));
+      expect(existsSync(out)).toBe(false);
+    } else {
+      expect(r.status).toBe(0);
+      expect(await readelfNeeded(out)).toEqual([]);
     }
   });
 

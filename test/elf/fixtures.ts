@@ -103,6 +103,7 @@ const VARIANTS: Record<string, () => string[]> = {
   spare0: () => ['-Wl,--spare-dynamic-tags=0'],
   bigbss: () => ['-DBIG_BSS'],
   lld: () => ['-B', lldDir(), '-fuse-ld=lld'],
+  lldbigbss: () => ['-DBIG_BSS', '-B', lldDir(), '-fuse-ld=lld'],
   // Input for the conda-build "shorter rpath" case: a long build-prefix RPATH, as conda-build links.
   longrpath: () => ['-Wl,--disable-new-dtags', `-Wl,-rpath,/opt/conda-bld/pkg_1700000000000/_h_env_${'placehold_'.repeat(8)}/lib`],
 };
@@ -148,7 +149,7 @@ export function corpus(): CorpusFile[] {
   };
   const kinds: Kind[] = ['pie', 'exec', 'lib'];
   for (const kind of kinds) {
-    for (const variant of ['default', 'znow', 'norelro', 'noseparate', 'sysv', 'spare0', 'bigbss', 'lld']) {
+    for (const variant of ['default', 'znow', 'norelro', 'noseparate', 'sysv', 'spare0', 'bigbss', 'lld', 'lldbigbss']) {
       add('x86_64', 'c', kind, variant);
     }
   }
@@ -157,6 +158,7 @@ export function corpus(): CorpusFile[] {
   }
   for (const arch of ['aarch64', 'ppc64le'] as Arch[]) {
     for (const kind of kinds) for (const variant of ['default', 'znow', 'spare0', 'lld']) add(arch, 'c', kind, variant);
+    add(arch, 'c', 'lib', 'lldbigbss');
   }
   // conda-build copies: a shorter rpath rewritten in place, and a longer one that makes patchelf move tables.
   for (const arch of Object.keys(ARCHES) as Arch[]) {
@@ -193,6 +195,19 @@ export function staticExecutable(): string {
 }
 export function relocatableObject(): string {
   return cachedBuild({ name: 'corpus.o', compiler: 'gcc', args: ['-O1', '-c'], sources: [join(SRC, 'corpus.c')] });
+}
+
+/** An x86_64 file with a DT_NEEDED nothing uses (libm.so.6, no symbol versions needed from it). */
+export function unusedLibm(kind: 'pie' | 'lib'): CorpusFile {
+  const id = `x86_64-c-${kind}-unusedlibm`;
+  const path = cachedBuild({
+    name: kind === 'lib' ? `lib${id}.so` : id,
+    compiler: 'gcc',
+    args: ['-O1', ...KIND_FLAGS[kind], '-Wl,--no-as-needed'],
+    sources: [join(SRC, 'corpus.c')],
+    after: ['-lm'],
+  });
+  return { id, arch: 'x86_64', kind, variant: 'unusedlibm', path, expect: expectLine('c', kind) };
 }
 
 export interface RunResult {

@@ -7,7 +7,12 @@ const { readElf, addNeeded, removeNeeded, verifyEdit } = await import(workerData
 const { MambapatchError } = await import(workerData.errors);
 
 const clean = (e) => e instanceof MambapatchError;
-const describeError = (e) => `${e?.constructor?.name ?? typeof e}: ${String(e?.message ?? e).split('\n')[0]} @ ${String(e?.stack ?? '').split('\n')[1]?.trim() ?? ''}`;
+// The error and the innermost engine frame (where to look).
+const describeError = (e) => {
+  const frames = String(e?.stack ?? '').split('\n').slice(1).map((l) => l.trim());
+  const where = frames.find((l) => l.includes('/src/elf/')) ?? frames[0] ?? '';
+  return `${e?.constructor?.name ?? typeof e}: ${String(e?.message ?? e).split('\n')[0]} ${where.replace(/^at .*\/dist\//, 'at dist/')}`;
+};
 const equal = (a, b) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 
 function check({ data, name, first }) {

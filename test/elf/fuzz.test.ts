@@ -15,7 +15,7 @@ import { missing } from '../helpers/env.js';
 import { CORPUS_TOOLS, MARKER_NAME, corpus } from './fixtures.js';
 
 const SEED = Number(process.env.MAMBAPATCH_FUZZ_SEED ?? 0x2026_1125) >>> 0;
-const CASES = Number(process.env.MAMBAPATCH_FUZZ_CASES ?? 6000);
+const CASES = Number(process.env.MAMBAPATCH_FUZZ_CASES ?? 15000);
 const CASE_TIMEOUT_MS = 5_000;
 const FAILURES = '/tmp/mambapatch-fuzz-failures';
 const dist = (p: string) => fileURLToPath(new URL(`../../dist/src/${p}`, import.meta.url));
@@ -298,6 +298,23 @@ async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, n
 
 const skip = missing({ tools: CORPUS_TOOLS });
 
+/** A copy of a corpus file with one 64-bit field of its n-th PT_LOAD program header replaced. */
+function withLoadField(path: string, n: number, fieldOff: number, value: bigint): Buffer {
+  const d = Buffer.from(readFileSync(path));
+  const L = layout(d);
+  let seen = -1;
+  for (let i = 0; i < L.phnum; i++) {
+    const p = L.phoff + i * 56;
+    if (d.readUInt32LE(p) === 1 && ++seen === n) {
+      d.writeBigUInt64LE(value, p + fieldOff);
+      return d;
+    }
+  }
+  throw new Error(`${path} has no PT_LOAD #${n}`);
+}
+const P_MEMSZ = 40;
+const P_ALIGN = 48;
+
 describe.skipIf(skip)('elf fuzz', () => {
   it(`${CASES} mutated and truncated files end in a clean error or a verified edit (seed ${SEED})`, async () => {
     expect(existsSync(dist('elf/index.js')), 'run `npm run build` first (the fuzz worker loads dist/)').toBe(true);
@@ -326,4 +343,22 @@ describe.skipIf(skip)('elf fuzz', () => {
     expect(counts.verified ?? 0).toBeGreaterThan(CASES / 20);
     expect((counts.refused ?? 0) + (counts.unreadable ?? 0)).toBeGreaterThan(CASES / 20);
   }, 180_000);
+});
+
+describe.skipIf(skip)('elf fuzz regressions', () => {
+  // Regression: found by this fuzz test (seed 539365669, cases 1225, 1538, 5664) in the engine at 6ec4499,
+  // which sized its output buffer from unchecked program-header values (Plan.build()), so a corrupt or
+  // huge p_memsz / p_align ended in a RangeError ("Invalid typed array length", or "data is too long" from
+  // the undo record's SHA-256 after allocating 2 GiB) instead of a MambapatchError.
+  it('huge or inconsistent PT_LOAD sizes end in a MambapatchError or a small verified edit', async () => {
+    const f = (id: string) => corpus().find((c) => c.id === id)!.path;
+    const mk = (i: number, source: string, what: string, data: Buffer): Case => ({ i, source, what, data, name: MARKER_NAME, first: false });
+    const { counts, bad } = await runCases([
+      mk(0, 'x86_64-c-exec-default', 'PT_LOAD #1 p_memsz 0x8000000159 (overlaps the next LOADs)', withLoadField(f('x86_64-c-exec-default'), 1, P_MEMSZ, 0x8000000159n)),
+      mk(1, 'aarch64-c-pie-lld', 'last PT_LOAD p_memsz 0x7fffffff (a 2 GiB .bss)', withLoadField(f('aarch64-c-pie-lld'), 3, P_MEMSZ, 0x7fffffffn)),
+      mk(2, 'x86_64-c-pie-default', 'PT_LOAD #2 p_align 0x40000000001000 (not a power of two)', withLoadField(f('x86_64-c-pie-default'), 2, P_ALIGN, 0x40000000001000n)),
+    ]);
+    expect(bad).toEqual([]);
+    expect((counts.refused ?? 0) + (counts.verified ?? 0)).toBe(3);
+  });
 });
