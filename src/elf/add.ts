@@ -7,6 +7,7 @@
  *   D: (reported when B or C needed a new PT_LOAD.)
  */
 import { MambapatchError } from '../errors.js';
+import { guarded } from './guard.js';
 import { alignUp } from './bytes.js';
 import { DT, PF } from './constants.js';
 import { dynInsert } from './dynedit.js';
@@ -20,6 +21,10 @@ import { decodeRecord, encodeRecord, recordFor, recordRestores, sha256 } from '.
 import { checkEdit } from './verify.js';
 
 export function addNeeded(data: Uint8Array, name: string, opts: AddOptions = {}): EditResult {
+  return guarded(opts.file, `cannot add ${name}`, () => add(data, name, opts));
+}
+
+function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
   const file = opts.file ?? 'input';
   if (name === '' || name.includes('\0')) throw new MambapatchError('library name must be non-empty and contain no NUL byte', { file });
   const elf = parseElf(data, file);

@@ -1,4 +1,5 @@
 /** What `mambapatch elf info` shows: a summary of an ELF file read through PT_DYNAMIC. */
+import { guarded } from './guard.js';
 import { DF_1_PIE, DF_STATIC_TLS, DT, EDITABLE_ARCHES, ET, PT, SHT } from './constants.js';
 import { dynString, dynValue, dynsymTable, liveEntries, parseElf, readSym, versionNeeds, type ElfFile } from './parse.js';
 
@@ -34,14 +35,14 @@ export interface ElfInfo {
 const TYPES: Record<number, ElfType> = { [ET.NONE]: 'NONE', [ET.REL]: 'REL', [ET.EXEC]: 'EXEC', [ET.DYN]: 'DYN', [ET.CORE]: 'CORE' };
 
 export function readElf(data: Uint8Array, file?: string): ElfInfo {
-  return describe(parseElf(data, file));
+  return guarded(file, 'cannot read', () => describe(parseElf(data, file)));
 }
 
 export function describe(elf: ElfFile): ElfInfo {
   const h = elf.header;
   const interp = elf.phdrs.find((p) => p.type === PT.INTERP);
   let interpreter: string | undefined;
-  if (interp) {
+  if (interp && interp.filesz > 0) {
     elf.view.check(interp.offset, interp.filesz, 'PT_INTERP');
     interpreter = elf.view.cstr(interp.offset, interp.offset + interp.filesz, 'PT_INTERP');
   }

@@ -4,7 +4,7 @@
  * PT_NULL entry, unclaimed bytes after the table, or a moved table. Program headers are kept as a mutable
  * model and written once at the end (in place, or into the new segment when the table moves).
  */
-import { alignDown, alignUp } from './bytes.js';
+import { alignDown, alignUp, isPow2 } from './bytes.js';
 import { PF, PT, SHF, SHT, maxPageSize } from './constants.js';
 import type { Phdr } from './parse.js';
 import type { Plan, Range } from './plan.js';
@@ -149,6 +149,7 @@ export class Layout {
       index = h.phnum;
     }
     const A = Math.max(this.pageSize, ...this.loads().map((p) => p.align));
+    if (!isPow2(A) || A > 1 << 28) return { refused: `implausible segment alignment 0x${A.toString(16)}` };
     const phtLen = slot === 'move' ? (h.phnum + 1) * es : 0;
     const total = alignUp(phtLen, 16) + len;
     const maxEnd = Math.max(...this.loads().map((p) => p.vaddr + p.memsz));

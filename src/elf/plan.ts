@@ -4,7 +4,10 @@
  * assembles the new image with native copies only; the written ranges are what the undo record and the
  * verifier look at.
  */
-import { ByteWriter } from './bytes.js';
+import { ByteWriter, ElfFormatError } from './bytes.js';
+
+/** No sane edit adds more than this (a new segment is at most the tables plus alignment padding). */
+const MAX_GROWTH = 1 << 30;
 import type { ElfFile, Phdr, Shdr } from './parse.js';
 
 export interface Range {
@@ -86,6 +89,7 @@ export class Plan {
   build(): Uint8Array {
     const o = this.orig;
     const size = Math.max(this.shiftedSize, this.append ? this.append.off + this.append.len : 0);
+    if (size > this.orig.length + MAX_GROWTH) throw new ElfFormatError(`the edit would grow the file by ${size - this.orig.length} bytes; its headers are not plausible`, this.elf.view.file);
     const out = new Uint8Array(size);
     if (this.insert) {
       out.set(o.subarray(0, this.insert.at), 0);

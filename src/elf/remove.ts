@@ -5,6 +5,7 @@
  *      edit this is the exact inverse.
  */
 import { MambapatchError } from '../errors.js';
+import { guarded } from './guard.js';
 import { dynDelete } from './dynedit.js';
 import { neededIndex, rawSlots, writeSlots } from './dynamic.js';
 import { describe } from './info.js';
@@ -15,6 +16,10 @@ import { applyRecord, findRecords, sha256 } from './undo.js';
 import { checkEdit, markVerified } from './verify.js';
 
 export function removeNeeded(data: Uint8Array, name: string, opts: RemoveOptions = {}): EditResult {
+  return guarded(opts.file, `cannot remove ${name}`, () => remove(data, name, opts));
+}
+
+function remove(data: Uint8Array, name: string, opts: RemoveOptions): EditResult {
   const file = opts.file ?? 'input';
   const elf = parseElf(data, file);
   const info = describe(elf);
