@@ -282,15 +282,26 @@ export function dynsymTable(elf: ElfFile): { offset: number; count: number; ents
   let count: number | undefined;
   const hash = dynValue(elf, DT.HASH);
   const gnu = dynValue(elf, DT.GNU_HASH);
-  if (hash !== undefined) {
+  const sec = elf.shdrs.find((s) => s.type === SHT.DYNSYM && s.addr === addr);
+  if (sec) {
+    count = Math.floor(sec.size / entsize);
+  } else if (hash !== undefined) {
     const off = vaddrToOffset(elf, hash, 8);
     if (off === undefined) v.fail(`DT_HASH 0x${hash.toString(16)} is not mapped from the file`);
     count = v.u32(off + 4);
   } else if (gnu !== undefined) {
+    // DT_GNU_HASH covers only defined symbols; undefined ones may follow. Linkers put .dynstr right
+    // after .dynsym, so the gap to DT_STRTAB bounds the table when it is plausible.
     count = gnuHashCount(elf, gnu);
-  } else {
-    const sec = elf.shdrs.find((s) => s.type === SHT.DYNSYM);
-    if (sec) count = Math.floor(sec.size / entsize);
+    const str = elf.strtab?.addr;
+    if (str !== undefined && str > addr) {
+      const gap = Math.floor((str - addr) / entsize);
+      const base = gap <= v.size / entsize ? vaddrToOffset(elf, addr, gap * entsize) : undefined;
+      // Stop at the first entry that cannot be a symbol (something else sits between the tables).
+      if (base !== undefined) {
+        while (count < gap && v.u32(base + count * entsize) < (elf.strtab?.size ?? 0)) count++;
+      }
+    }
   }
   if (count === undefined) return undefined;
   const offset = vaddrToOffset(elf, addr, Math.max(1, count * entsize));
