@@ -298,20 +298,22 @@ async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, n
 
 const skip = missing({ tools: CORPUS_TOOLS });
 
-/** A copy of a corpus file with one 64-bit field of its n-th PT_LOAD program header replaced. */
-function withLoadField(path: string, n: number, fieldOff: number, value: bigint): Buffer {
+/** A copy of a corpus file with 64-bit fields of program headers replaced (by type and n-th of that type). */
+function withPhdrFields(path: string, edits: { type: number; nth: number; field: number; value: bigint }[]): Buffer {
   const d = Buffer.from(readFileSync(path));
   const L = layout(d);
-  let seen = -1;
-  for (let i = 0; i < L.phnum; i++) {
-    const p = L.phoff + i * 56;
-    if (d.readUInt32LE(p) === 1 && ++seen === n) {
-      d.writeBigUInt64LE(value, p + fieldOff);
-      return d;
-    }
+  for (const e of edits) {
+    const hits: number[] = [];
+    for (let i = 0; i < L.phnum; i++) if (d.readUInt32LE(L.phoff + i * 56) === e.type) hits.push(L.phoff + i * 56);
+    if (hits[e.nth] === undefined) throw new Error(`${path} has no program header #${e.nth} of type ${e.type}`);
+    d.writeBigUInt64LE(e.value, hits[e.nth]! + e.field);
   }
-  throw new Error(`${path} has no PT_LOAD #${n}`);
+  return d;
 }
+const withLoadField = (path: string, nth: number, field: number, value: bigint) => withPhdrFields(path, [{ type: PT_LOAD, nth, field, value }]);
+const PT_LOAD = 1;
+const PT_GNU_PROPERTY = 0x6474e553;
+const P_FILESZ = 32;
 const P_MEMSZ = 40;
 const P_ALIGN = 48;
 
@@ -360,5 +362,21 @@ describe.skipIf(skip)('elf fuzz regressions', () => {
     ]);
     expect(bad).toEqual([]);
     expect((counts.refused ?? 0) + (counts.verified ?? 0)).toBe(3);
+  });
+
+  // BUG (found by this fuzz test, seed 2 case 4870; engine at 236e804): a PT_LOAD whose p_filesz exceeds
+  // both its p_memsz and the file (readelf: "the segment's file size is larger than its memory size"), with
+  // a PT_GNU_PROPERTY whose p_filesz also runs past the end of the file, is accepted by readElf, addNeeded and the verifier; the edit "succeeds" (tier B+D) but the result's
+  // DT_STRTAB resolves through the bogus segment, so readElf(result).needed is ["", ""] instead of
+  // [libcorpusmarker.so, libc.so.6]. Expected: refuse such a file (inconsistent program headers).
+  it('[engine bug] a PT_LOAD with p_filesz > p_memsz, beyond the end of the file, is refused or edited consistently', async () => {
+    const path = corpus().find((c) => c.id === 'x86_64-c-pie-conda-long')!.path;
+    const data = withPhdrFields(path, [
+      { type: PT_LOAD, nth: 3, field: P_FILESZ, value: 0x2000000248n },
+      { type: PT_GNU_PROPERTY, nth: 0, field: P_FILESZ, value: 0x400000020n },
+    ]);
+    const what = 'PT_LOAD #3 p_filesz 0x2000000248, PT_GNU_PROPERTY p_filesz 0x400000020';
+    const { bad } = await runCases([{ i: 0, source: 'x86_64-c-pie-conda-long', what, data, name: MARKER_NAME, first: true }]);
+    expect(bad).toEqual([]);
   });
 });
