@@ -98,6 +98,7 @@ export function apply(arg: string | undefined, opts: RunOptions = {}): RunResult
 export function revert(arg: string | undefined, opts: RunOptions = {}): RunResult {
   const { r, p } = prepare(arg);
   const exists = fs.existsSync(p.dir);
+  if (!exists && !opts.dryRun) removeLeftovers(r.prefix);
   if (opts.dryRun || !exists) {
     const plan = buildRevertPlan(r.prefix, r.how, exists ? readManifest(p.manifest) : null);
     if (!exists) plan.notes.push('no mambapatch state in this prefix: nothing to revert');

@@ -86,12 +86,14 @@ function runApplyStep(prefix: string, s: Step): void {
 
 /** `dst` becomes another name of `src` (same inode), replacing atomically; a copy where linking fails. */
 function linkAtomic(src: string, dst: string): void {
+  const a = fs.statSync(src);
+  const b = fs.lstatSync(dst, { throwIfNoEntry: false });
+  if (b && a.dev === b.dev && a.ino === b.ino) return; // already another name of it (rename would be a no-op)
   const tmp = path.join(path.dirname(dst), `.${path.basename(dst)}.mambapatch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   try {
     fs.linkSync(src, tmp);
   } catch {
-    const st = fs.statSync(src);
-    writeFileAtomic(dst, fs.readFileSync(src), { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+    writeFileAtomic(dst, fs.readFileSync(src), { mode: a.mode & 0o7777, uid: a.uid, gid: a.gid });
     return;
   }
   fs.renameSync(tmp, dst);
