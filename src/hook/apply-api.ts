@@ -43,5 +43,5 @@ export function checkPatch(prefix: string): PatchCheck {
     return { state: 'unknown', summary: `status could not tell: ${oneLine(e)}` };
   }
   if (st.problems.length > 0) return { state: 'missing', summary: st.problems.join('; ') };
-  return { state: 'current', summary: st.notes.join('; ') || 'the fix is present and current' };
+  return { state: 'current', summary: st.notes.join('; ') };
 }

@@ -73,6 +73,11 @@ function requirePatched(prefix: string): fs.Stats {
 function unitDirOf(opts: SystemdOptions): string {
   const dir = path.resolve(opts.unitDir ?? DEFAULT_UNIT_DIR);
   if (!lstatOrNull(dir)?.isDirectory()) throw new MambapatchError('unit directory does not exist', { file: dir });
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new MambapatchError('cannot write here: run as root, or choose another directory with --unit-dir', { file: dir });
+  }
   return dir;
 }
 

@@ -13,7 +13,7 @@ const patchPresent: Check = {
   run(ctx) {
     const r = checkPatch(ctx.prefix);
     const apply = `mambapatch apply ${shArg(ctx.prefix)}`;
-    if (r.state === 'current') return { status: 'ok', finding: `the fix is present and current, or nothing installed needs it (${r.summary})` };
+    if (r.state === 'current') return { status: 'ok', finding: `the fix is present and current, or nothing installed needs it${r.summary ? ` (${r.summary})` : ''}` };
     if (r.state === 'missing') return { status: 'problem', finding: `the fix is missing or stale: ${r.summary}`, fix: apply };
     return { status: 'warning', finding: r.summary, fix: `mambapatch status ${shArg(ctx.prefix)}` };
   },
