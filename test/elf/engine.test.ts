@@ -93,7 +93,7 @@ function elflint(file: string): string[] {
 }
 
 /** Adds libmarker.so to a copy, runs it, compares readelf and eu-elflint, removes it again. */
-function roundTrip(arch: Arch, input: string, opts: { first?: boolean; tier?: RegExp; run?: boolean } = {}): { tier?: string; added: number } {
+function roundTrip(arch: Arch, input: string, opts: { first?: boolean; tier?: RegExp; run?: boolean } = {}): { tier?: string; added: number; message: string } {
   const orig = readFileSync(input);
   const copy = join(tmp.dir, `${input.split('/').pop()}-${arch}-${opts.first ? 'first' : 'last'}`);
   copyFileSync(input, copy);
@@ -113,7 +113,7 @@ function roundTrip(arch: Arch, input: string, opts: { first?: boolean; tier?: Re
   const back = editElfFile(copy, (d) => removeNeeded(d, 'libmarker.so', { file: copy }));
   expect(back.changed).toBe(true);
   expect(Buffer.compare(readFileSync(copy), orig)).toBe(0);
-  return { tier: r.tier, added: r.bytesAdded };
+  return { tier: r.tier, added: r.bytesAdded, message: r.message };
 }
 
 describe.skipIf(skip)('elf engine: reading', () => {
@@ -190,6 +190,28 @@ describe.skipIf(skip)('elf engine: adding and removing', () => {
     }
     roundTrip('x86_64', build('big-nopie', 'x86_64', ['-no-pie', '-rdynamic'], 'big.c', []), { tier: /D$/ });
     roundTrip('x86_64', build('big-nospare', 'x86_64', ['-rdynamic', '-Wl,--spare-dynamic-tags=0'], 'big.c', []), { tier: /^C\+D$/ });
+  });
+
+  it('tier D: a PT_NULL program header after the last PT_LOAD becomes the new segment', () => {
+    const big = readFileSync(build('big', 'x86_64', ['-rdynamic'], 'big.c', []));
+    const data = Uint8Array.from(big);
+    const dv = new DataView(data.buffer);
+    const phoff = Number(dv.getBigUint64(32, true));
+    const phnum = dv.getUint16(56, true);
+    let nulled = false;
+    for (let i = 0; i < phnum; i++) {
+      if (dv.getUint32(phoff + i * 56, true) === 0x6474e550) {
+        dv.setUint32(phoff + i * 56, 0, true); // PT_GNU_EH_FRAME -> PT_NULL (C needs no unwinding tables)
+        nulled = true;
+      }
+    }
+    expect(nulled).toBe(true);
+    const input = join(tmp.dir, 'big-ptnull');
+    writeFileSync(input, data, { mode: 0o755 });
+    const r = roundTrip('x86_64', input, { tier: /D$/ });
+    expect(r.message).toContain('from a PT_NULL slot');
+    // The program-header table stayed where it was: no padding to the image base was needed.
+    expect(r.added).toBeLessThan(128 * 1024);
   });
 
   it('tier A: a spare slot and an existing string (a symbol name tail) change only the slot', () => {
