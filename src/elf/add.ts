@@ -4,7 +4,8 @@
  *   B: a slot but no string: a copy of .dynstr (+ name + undo record) goes into a cave, the end of the
  *      last writable PT_LOAD, or a new PT_LOAD; .dynamic is edited in place.
  *   C: no slot: a new .dynamic (and .dynstr) in a writable PT_LOAD; the old bytes stay.
- *   D: (reported when B or C needed a new PT_LOAD.)
+ *   D: B or C, where the tables needed a new PT_LOAD (program-header slot: a PT_NULL entry, free bytes
+ *      after the table, or the table moved into the new segment).
  */
 import { MambapatchError } from '../errors.js';
 import { guarded } from './guard.js';
@@ -38,14 +39,14 @@ function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
   const { plan, tier } = slot && strOff !== undefined ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
   const out = plan.result;
   const changed = plan.plan.countChanged(out);
-  const how = plan.how ? `, ${plan.how}` : '';
   return {
     changed: true,
     data: out,
-    message: `added ${name} to ${file} (tier ${tier}: ${changed} bytes changed, ${out.length - data.length} added${how})`,
+    message: `added ${name} to ${file} (tier ${tier}: ${changed} bytes changed, ${out.length - data.length} added)`,
     bytesAdded: out.length - data.length,
     bytesChanged: changed,
     tier,
+    ...(plan.how ? { detail: plan.how } : {}),
   };
 }
 
@@ -181,8 +182,8 @@ function layoutOnce(
   if (!stored || stored.e !== rec.e || !recordRestores(stored, plan, result)) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
 
   const tier = layout.newLoad ? 'D' : slot ? 'B' : 'C';
-  const where = [strRegion!.how === 'cave' ? '.dynstr in padding' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];
+  const where = [strRegion!.how === 'cave' ? '.dynstr in padding after a read-only segment' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];
   if (dynRegion) where.push(`.dynamic ${dynRegion.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`);
   if (layout.newLoad) where.push(`program header ${layout.newLoad.slot === 'null' ? 'from a PT_NULL slot' : layout.newLoad.slot === 'grow' ? 'in free space after the table' : 'table moved'}`);
-  return { plan: { plan, result, how: where.join(', ') }, tier: tier === 'D' && !slot ? 'C+D' : tier === 'D' ? 'B+D' : tier };
+  return { plan: { plan, result, how: where.join(', ') }, tier };
 }

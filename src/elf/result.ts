@@ -8,8 +8,10 @@ export interface EditResult {
   bytesAdded: number;
   /** Bytes of the original file that now differ. */
   bytesChanged: number;
-  /** How the edit was made: A (in place), B (moved .dynstr), C (new .dynamic), D (new PT_LOAD), undo, remove. */
+  /** How the edit was made: A (in place), B (moved .dynstr), C (new .dynamic), D (B or C with a new PT_LOAD), undo (original restored), remove (entry deleted in place). */
   tier?: string;
+  /** Where the moved tables went (tiers B-D). */
+  detail?: string;
 }
 
 export interface AddOptions {
