@@ -11,6 +11,7 @@ import { readWatch, shimFile, statePaths } from './apply-api.js';
 import { shQuote } from './quote.js';
 import { HOOK_MARKER, hookScript } from './script.js';
 import { DEFAULT_UNIT_DIR, renderUnits, unitNames } from './systemd.js';
+import { octal } from '../state/files.js';
 
 export interface UnitFileResult {
   name: string;
@@ -37,7 +38,6 @@ export interface SystemdOptions {
   unitDir?: string;
 }
 
-const octal = (m: number) => (m & 0o7777).toString(8).padStart(4, '0');
 const me = () => process.getuid?.() ?? 0;
 
 function lstatOrNull(p: string): fs.Stats | null {
@@ -65,7 +65,7 @@ function requirePatched(prefix: string): fs.Stats {
   }
   const st = fs.lstatSync(p.dir);
   if (!st.isDirectory() || st.mode & 0o022) {
-    throw new MambapatchError(`state directory is not a directory only its owner can write (mode ${octal(st.mode)}); the shim would not trust a hook in it`, { file: p.dir });
+    throw new MambapatchError(`state directory is not a directory only its owner can write (mode ${octal(st.mode & 0o7777)}); the shim would not trust a hook in it`, { file: p.dir });
   }
   return st;
 }
@@ -160,7 +160,7 @@ function distrust(prefix: string, hook: fs.Stats | null): string | undefined {
   const check = (st: fs.Stats, what: string, dirExpected: boolean): string | undefined => {
     if (dirExpected ? !st.isDirectory() : !st.isFile()) return `${what} is not a ${dirExpected ? 'directory' : 'regular file'}`;
     if (st.uid !== 0 && st.uid !== shim.uid) return `${what} is owned by uid ${st.uid}, not root or the shim's owner (uid ${shim.uid})`;
-    if (st.mode & 0o022) return `${what} is writable by group or others (mode ${octal(st.mode)})`;
+    if (st.mode & 0o022) return `${what} is writable by group or others (mode ${octal(st.mode & 0o7777)})`;
     return undefined;
   };
   return check(hook, 'hook.sh', false) ?? check(dir, 'the state directory', true);
@@ -198,7 +198,7 @@ export function hookStatus(prefix: string, opts: { unitDir?: string } = {}): Hoo
       installed: st !== null,
       ours: text.split('\n')[1] === HOOK_MARKER,
       current: st !== null && text === expected,
-      ...(st ? { mode: octal(st.mode), uid: st.uid } : {}),
+      ...(st ? { mode: octal(st.mode & 0o7777), uid: st.uid } : {}),
       trusted: why === undefined,
       ...(why ? { why } : {}),
     },

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { shArg } from '../../hook/quote.js';
 import type { Check, DoctorContext } from '../types.js';
+import { octal } from '../../state/files.js';
 
 const ACL_DIRS = ['pkgs', 'pkgs/cache', 'conda-meta'];
 
@@ -34,8 +35,6 @@ function aclGivesGroupWrite(entries: string[]): boolean {
   return group.includes('w') && (mask === '' || mask.includes('w'));
 }
 
-const oct = (m: number) => m.toString(8).padStart(4, '0');
-
 const defaultAclCheck: Check = {
   name: 'default-acl',
   description: 'default ACLs on pkgs/, pkgs/cache and conda-meta/ make new files group-writable whatever the umask',
@@ -49,9 +48,9 @@ const defaultAclCheck: Check = {
     const fix = `setfacl -d -m u::rwx,g::rwx,o::rx ${without.map((r) => shArg(path.join(ctx.prefix, r))).join(' ')}`;
     const umask = currentUmask();
     if (umask & 0o020) {
-      return { status: 'warning', finding: `no default ACL on ${without.join(', ')} and your umask is ${oct(umask)}: files you create there will not be group-writable`, fix };
+      return { status: 'warning', finding: `no default ACL on ${without.join(', ')} and your umask is ${octal(umask)}: files you create there will not be group-writable`, fix };
     }
-    return { status: 'ok', finding: `no default ACL on ${without.join(', ')}: every user's umask must be 002 (yours is ${oct(umask)})`, fix };
+    return { status: 'ok', finding: `no default ACL on ${without.join(', ')}: every user's umask must be 002 (yours is ${octal(umask)})`, fix };
   },
 };
 
@@ -63,11 +62,11 @@ const umaskCheck: Check = {
     if (umask & 0o020) {
       return {
         status: 'warning',
-        finding: `umask ${oct(umask)}: lock and cache files you create will block other users; use umask 002 for everyone using the prefix (e.g. in /etc/profile.d/)`,
+        finding: `umask ${octal(umask)}: lock and cache files you create will block other users; use umask 002 for everyone using the prefix (e.g. in /etc/profile.d/)`,
         fix: 'umask 002',
       };
     }
-    return { status: 'ok', finding: `umask ${oct(umask)} keeps group write` };
+    return { status: 'ok', finding: `umask ${octal(umask)} keeps group write` };
   },
 };
 
