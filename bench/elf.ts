@@ -1,3 +1,168 @@
+/**
+ * `npm run bench elf`: our `elf add-needed` against `patchelf --add-needed` on the same inputs (a few corpus
+ * files, the system libstdc++, and a generated library of more than 20 MB): median wall time over several
+ * repetitions (our CLI end to end, our library API in-process, patchelf's CLI), bytes added (output size −
+ * input size) and whether each output still loads the added library. BENCH_REPS sets the repetitions.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { addNeeded, editElfFile } from '../src/elf/index.js';
+import { cachedBuild } from '../test/helpers/build.js';
+import { worldTmp } from '../test/helpers/tmp.js';
+import { MARKER_LINE, MARKER_NAME, corpus, markerLib, runElf, type Arch, type Kind } from '../test/elf/fixtures.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const REPS = Number(process.env.BENCH_REPS ?? 7);
+
+interface Input {
+  label: string;
+  path: string;
+  arch: Arch;
+  kind: Kind;
+  /** Symbol the host calls for a library (null: dlopen only). */
+  symbol: string | null;
+}
+
+/** A > 20 MiB shared library: 4,000 exported functions and a 20 MiB .rodata blob (cached). */
+function bigLibrary(): string {
+  const dir = '/tmp/mambapatch-fixture-cache/bench-big';
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const blob = join(dir, 'blob-20MiB.bin');
+  if (!existsSync(blob)) {
+    const b = Buffer.alloc(20 << 20);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < b.length; i += 4) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      b.writeUInt32LE(x >>> 0, i);
+    }
+    writeFileSync(`${blob}.tmp`, b);
+    renameSync(`${blob}.tmp`, blob);
+  }
+  const src = join(dir, 'big.c');
+  if (!existsSync(src)) {
+    const lines = ['#include <stdio.h>', `__asm__(".section .rodata\\n.globl big_blob\\n.type big_blob,@object\\nbig_blob:\\n.incbin \\"${blob}\\"\\n.size big_blob, .-big_blob\\n.previous");`, 'extern const unsigned char big_blob[];'];
+    for (let i = 0; i < 4000; i++) lines.push(`int big_function_${i}(int x) { return x * ${i} + big_blob[${i * 4099}]; }`);
+    lines.push('int corpus_fn(void) { printf("ORIGINAL big library: %d\\n", big_function_7(6)); return 7; }');
+    writeFileSync(`${src}.tmp`, lines.join('\n') + '\n');
+    renameSync(`${src}.tmp`, src);
+  }
+  return cachedBuild({ name: 'libbigbench.so', compiler: 'gcc', args: ['-O1', '-fPIC', '-shared', '-Wl,-soname,libbigbench.so'], sources: [src] });
+}
+
+function inputs(): Input[] {
+  const files = corpus();
+  const pick = (id: string): Input => {
+    const f = files.find((c) => c.id === id)!;
+    return { label: id, path: f.path, arch: f.arch, kind: f.kind, symbol: 'corpus_fn' };
+  };
+  return [
+    pick('x86_64-c-pie-default'),
+    pick('x86_64-c-exec-default'),
+    pick('x86_64-c-lib-lld'),
+    pick('x86_64-cxx-lib-default'),
+    pick('x86_64-c-pie-conda-long'),
+    pick('aarch64-c-lib-default'),
+    pick('aarch64-c-pie-lld'),
+    pick('ppc64le-c-lib-spare0'),
+    { label: 'libstdc++.so.6 (system)', path: realpathSync('/usr/lib/x86_64-linux-gnu/libstdc++.so.6'), arch: 'x86_64', kind: 'lib', symbol: null },
+    { label: 'libbigbench.so (generated)', path: bigLibrary(), arch: 'x86_64', kind: 'lib', symbol: 'corpus_fn' },
+  ];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Median wall time (ms) of a command, after one untimed warm-up run; NaN (and a note) when it fails. */
+function timeCommand(cmd: string, args: string[], out: string): number {
+  const times: number[] = [];
+  for (let i = 0; i <= REPS; i++) {
+    rmSync(out, { force: true });
+    const t0 = performance.now();
+    const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const dt = performance.now() - t0;
+    if (r.status !== 0) {
+      console.log(`note: ${cmd} ${args.join(' ')} failed (exit ${r.status}): ${r.stderr.trim().split('\n').pop()}`);
+      rmSync(out, { force: true });
+      return NaN;
+    }
+    if (i > 0) times.push(dt);
+  }
+  return median(times);
+}
+
+function timeApi(input: string, out: string): number {
+  const times: number[] = [];
+  for (let i = 0; i <= REPS; i++) {
+    rmSync(out, { force: true });
+    const t0 = performance.now();
+    editElfFile(input, (d) => addNeeded(d, MARKER_NAME, { file: input }), { output: out });
+    const dt = performance.now() - t0;
+    if (i > 0) times.push(dt);
+  }
+  return median(times);
+}
+
+async function loads(inp: Input, file: string): Promise<string> {
+  const r = await runElf(inp.arch, inp.kind, file, join(markerLib(inp.arch), '..'), inp.symbol);
+  return r.status === 0 && r.stdout.startsWith(`${MARKER_LINE}\n`) ? 'yes' : `NO (${r.status})`;
+}
+
+const ms = (x: number) => (Number.isNaN(x) ? 'FAILED' : x.toFixed(1));
+const fmtSize = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+
 export async function run(): Promise<void> {
-  console.log('not written yet');
+  const tmp = worldTmp('bench-elf');
+  try {
+    const head = ['file', 'size', 'ours ms (CLI)', 'ours ms (API)', 'patchelf ms', 'ratio CLI/patchelf', 'bytes added ours', 'bytes added patchelf', 'tier', 'runs ours', 'runs patchelf'];
+    const rows: string[][] = [];
+    let worseSize = 0;
+    let slower = 0;
+    for (const inp of inputs()) {
+      const ours = join(tmp.dir, 'ours');
+      const theirs = join(tmp.dir, 'patchelf');
+      const api = join(tmp.dir, 'api');
+      const size = statSync(inp.path).size;
+      const oursMs = timeCommand(process.execPath, [CLI, 'elf', 'add-needed', inp.path, MARKER_NAME, '--output', ours, '--quiet'], ours);
+      const apiMs = timeApi(inp.path, api);
+      const patchelfMs = timeCommand('patchelf', ['--add-needed', MARKER_NAME, '--output', theirs, inp.path], theirs);
+      const added = (f: string) => (existsSync(f) ? statSync(f).size - size : NaN);
+      const oursAdded = added(ours);
+      const theirsAdded = added(theirs);
+      const tier = addNeeded(readFileSync(inp.path), MARKER_NAME).tier ?? '';
+      // A patchelf failure counts as a win for us; a failure of ours as a loss.
+      if (!(oursAdded < theirsAdded) && !(Number.isFinite(oursAdded) && Number.isNaN(theirsAdded))) worseSize++;
+      if (!(oursMs <= patchelfMs) && !(Number.isFinite(oursMs) && Number.isNaN(patchelfMs))) slower++;
+      rows.push([
+        inp.label,
+        fmtSize(size),
+        ms(oursMs),
+        ms(apiMs),
+        ms(patchelfMs),
+        Number.isNaN(oursMs / patchelfMs) ? '-' : (oursMs / patchelfMs).toFixed(2),
+        Number.isNaN(oursAdded) ? 'FAILED' : String(oursAdded),
+        Number.isNaN(theirsAdded) ? 'FAILED' : String(theirsAdded),
+        tier,
+        existsSync(ours) ? await loads(inp, ours) : '-',
+        existsSync(theirs) ? await loads(inp, theirs) : '-',
+      ]);
+    }
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+    const bare = join(tmp.dir, 'none');
+    const nodeMs = timeCommand(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(bare)}, '')`], bare);
+    console.log(`median of ${REPS} runs (after one warm-up); ratio < 1 means ours is faster; a bare \`node -e\` takes ${nodeMs.toFixed(1)} ms here`);
+    console.log(line(head));
+    console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+    for (const r of rows) console.log(line(r));
+    console.log(`fewer bytes added than patchelf on ${rows.length - worseSize}/${rows.length} inputs; no slower end to end on ${rows.length - slower}/${rows.length}`);
+  } finally {
+    tmp.cleanup();
+  }
 }
