@@ -173,6 +173,25 @@ describe.skipIf(missing({ root: true, tools: ['setpriv'] }))('doctor on fixture 
     expect(diff(before, snapshot(prefix))).toEqual({});
   });
 
+  it.skipIf(missing({ tools: ['getfacl', 'setfacl'] }))('default-acl: warns under umask 022 without default ACLs; its fix makes new files group-writable', () => {
+    const withUmask = (mask: string) => {
+      const r = spawnSync('sh', ['-c', `umask ${mask}; exec "$@"`, 'sh', process.execPath, CLI, 'doctor', prefix, '--json'], { encoding: 'utf8', env: env() });
+      return (JSON.parse(r.stdout) as { checks: Result[] }).checks.find((c) => c.name === 'default-acl')!;
+    };
+    expect(withUmask('002').status).toBe('ok');
+    const acl = withUmask('022');
+    expect(acl.status).toBe('warning');
+    expect(acl.fix).toBe(`setfacl -d -m u::rwx,g::rwx,o::rx ${q('pkgs')} ${q('pkgs/cache')} ${q('conda-meta')}`);
+    const create = (name: string) =>
+      runAs(OTHER, '/usr/bin/python3', ['-c', `import os; os.umask(0o022); open(${JSON.stringify(q(`pkgs/cache/${name}`))}, 'w').close()`]);
+    expect(create('before.json').status).toBe(0);
+    expect(fs.statSync(q('pkgs/cache/before.json')).mode & 0o777).toBe(0o644);
+    sh(acl.fix!);
+    expect(create('after.json').status).toBe(0);
+    expect(fs.statSync(q('pkgs/cache/after.json')).mode & 0o777).toBe(0o664);
+    expect(withUmask('022')).toMatchObject({ status: 'ok', finding: 'default ACLs give the group write on new files' });
+  });
+
   it('reports pkgs_dirs from the prefix .condarc, and a shared cache the group cannot write', () => {
     const shared = path.join(tmp.dir, 'shared-pkgs');
     fs.mkdirSync(shared, { mode: 0o755 });
