@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { CHECKS, applyFixes, plannedFixes, runDoctor, type DoctorReport } from '../doctor/index.js';
 import { renderActions } from '../doctor/fixes.js';
 import { resolvePrefix } from '../hook/apply-api.js';
-import { EXIT, MambapatchError } from '../errors.js';
+import { EXIT, MambapatchError, UsageError } from '../errors.js';
 import { paint, printJson, say, type OutputOptions } from '../output.js';
 import { action, withCommonFlags } from './common.js';
 
@@ -37,6 +37,7 @@ export function register(program: Command): void {
       .option('--yes', 'with --fix: make the changes (as the prefix owner or root)'),
   ).action(
     action(async (arg: string | undefined, opts: DoctorOptions) => {
+      if (opts.yes && !opts.fix) throw new UsageError('--yes goes with --fix');
       if (opts.list) {
         const checks = CHECKS.map(({ name, description }) => ({ name, description }));
         if (opts.json) return printJson({ ok: true, checks });

@@ -67,6 +67,11 @@ function requirePatched(prefix: string): fs.Stats {
   if (!st.isDirectory() || st.mode & 0o022) {
     throw new MambapatchError(`state directory is not a directory only its owner can write (mode ${octal(st.mode & 0o7777)}); the shim would not trust a hook in it`, { file: p.dir });
   }
+  try {
+    fs.accessSync(p.dir, fs.constants.W_OK);
+  } catch {
+    throw new MambapatchError(`cannot write the state directory (owned by uid ${st.uid}): run this as its owner or root`, { file: p.dir });
+  }
   return st;
 }
 

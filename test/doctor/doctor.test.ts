@@ -221,6 +221,11 @@ describe('doctor usage', () => {
       expect(names).toContain(n);
     }
   });
+  it('--yes without --fix is a usage error, exit 2', () => {
+    const r = spawnSync(process.execPath, [CLI, 'doctor', '/proc/self', '--yes'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('mambapatch: --yes goes with --fix\n');
+  });
   it('a directory that is not a prefix is a one-line error, exit 1', () => {
     const r = spawnSync(process.execPath, [CLI, 'doctor', '/proc/self'], { encoding: 'utf8' });
     expect(r.status).toBe(1);

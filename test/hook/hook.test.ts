@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
+import { MEMBER, runAs } from '../helpers/users.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const dist = (m: string) => import(new URL(`../../dist/src/${m}`, import.meta.url).href);
@@ -79,6 +80,13 @@ describe('hook install / uninstall / status', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('mode 0777');
     expect(fs.existsSync(path.join(prefix, '.mambapatch', 'hook.sh'))).toBe(false);
+  });
+
+  it.skipIf(missing({ root: true, tools: ['setpriv'] }))('refuses, as a one-line error, a user who cannot write the state directory', () => {
+    const prefix = fakePatched('theirs');
+    const r = runAs(MEMBER, process.execPath, [CLI, 'hook', 'install', prefix]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`mambapatch: ${prefix}/.mambapatch: cannot write the state directory (owned by uid 0): run this as its owner or root\n`);
   });
 
   it('writes hook.sh (0755, the printed script), is idempotent, reports status, and uninstalls', () => {
