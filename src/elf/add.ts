@@ -13,7 +13,7 @@ import { alignUp } from './bytes.js';
 import { DT, PF } from './constants.js';
 import { dynInsert } from './dynedit.js';
 import { dynSections, encodeDyn, rawSlots, reusableString, updateSymbols, writeSlots } from './dynamic.js';
-import { describe } from './info.js';
+import { describe, readElf } from './info.js';
 import { Layout, type Region } from './layout.js';
 import { liveEntries, parseElf, type ElfFile } from './parse.js';
 import { Plan } from './plan.js';
@@ -38,6 +38,11 @@ function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
   const strOff = reusableString(elf, name);
   const { plan, tier } = slot && strOff !== undefined ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
   const out = plan.result;
+  const after = readElf(out, file).needed;
+  const expected = opts.first ? [name, ...info.needed] : [...info.needed, name];
+  if (after.join('\0') !== expected.join('\0')) {
+    throw new MambapatchError(`the edited file fails verification (DT_NEEDED reads back as ${JSON.stringify(after)}); nothing was written`, { file });
+  }
   const changed = plan.plan.countChanged(out);
   return {
     changed: true,

@@ -140,6 +140,13 @@ function refusal(elf: ElfFile, info: ElfInfo): string | undefined {
     if (info.soname === 'libc.so' && info.needed.length === 0) return 'is musl libc, which is also the dynamic loader';
     if (info.needed.length === 0 && h.entry !== 0 && !info.soname) return 'is a self-relocating executable without an interpreter (static-pie?)';
   }
+  const loads = elf.phdrs.filter((p) => p.type === PT.LOAD);
+  for (const [i, p] of loads.entries()) {
+    if (p.filesz > p.memsz) return `has an inconsistent PT_LOAD (program header ${p.index}: file size above memory size)`;
+    if (p.offset + p.filesz > elf.view.size) return `is truncated or inconsistent (PT_LOAD ${p.index} ends past the end of the file)`;
+    const prev = loads[i - 1];
+    if (prev && p.vaddr < prev.vaddr + prev.memsz) return `has overlapping or unsorted PT_LOAD segments (program header ${p.index})`;
+  }
   if (!elf.strtab) return 'has no DT_STRTAB/DT_STRSZ in its dynamic table';
   if (elf.dynamic.terminator < 0 && elf.dynamic.slots.length === 0) return 'has an empty dynamic table';
   if (elf.shdrs.some((s) => s.type === SHT.DYNAMIC) && !elf.shdrs.some((s) => s.type === SHT.DYNAMIC && s.offset === elf.dynamic!.phdr.offset)) {

@@ -8,7 +8,7 @@ import { MambapatchError } from '../errors.js';
 import { guarded } from './guard.js';
 import { dynDelete } from './dynedit.js';
 import { neededIndex, rawSlots, writeSlots } from './dynamic.js';
-import { describe } from './info.js';
+import { describe, readElf } from './info.js';
 import { parseElf, versionNeeds } from './parse.js';
 import { Plan } from './plan.js';
 import type { EditResult, RemoveOptions } from './result.js';
@@ -54,6 +54,11 @@ function remove(data: Uint8Array, name: string, opts: RemoveOptions): EditResult
   writeSlots(plan, elf, dynDelete(elf, rawSlots(elf), index));
   const result = plan.build();
   checkEdit(data, result, file, plan);
+  const expected = [...info.needed];
+  expected.splice(expected.indexOf(name), 1);
+  if (readElf(result, file).needed.join('\0') !== expected.join('\0')) {
+    throw new MambapatchError('the edited file fails verification (DT_NEEDED does not read back as expected); nothing was written', { file });
+  }
   const changed = plan.countChanged(result);
   return {
     changed: true,
