@@ -57,6 +57,15 @@ function writeIfDifferent(file: string, data: string, mode: number): boolean {
   return true;
 }
 
+/** Checked before anything is written, so a refusal leaves nothing half-installed. */
+function requireWritable(dir: string, why: string): void {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new MambapatchError(why, { file: dir });
+  }
+}
+
 /** The prefix must have been patched (apply writes the watch file) and its state dir must be safe. */
 function requirePatched(prefix: string): fs.Stats {
   const p = statePaths(prefix);
@@ -67,22 +76,14 @@ function requirePatched(prefix: string): fs.Stats {
   if (!st.isDirectory() || st.mode & 0o022) {
     throw new MambapatchError(`state directory is not a directory only its owner can write (mode ${octal(st.mode & 0o7777)}); the shim would not trust a hook in it`, { file: p.dir });
   }
-  try {
-    fs.accessSync(p.dir, fs.constants.W_OK);
-  } catch {
-    throw new MambapatchError(`cannot write the state directory (owned by uid ${st.uid}): run this as its owner or root`, { file: p.dir });
-  }
+  requireWritable(p.dir, `cannot write the state directory (owned by uid ${st.uid}): run this as its owner or root`);
   return st;
 }
 
 function unitDirOf(opts: SystemdOptions): string {
   const dir = path.resolve(opts.unitDir ?? DEFAULT_UNIT_DIR);
   if (!lstatOrNull(dir)?.isDirectory()) throw new MambapatchError('unit directory does not exist', { file: dir });
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw new MambapatchError('cannot write here: run as root, or choose another directory with --unit-dir', { file: dir });
-  }
+  requireWritable(dir, 'cannot write here: run as root, or choose another directory with --unit-dir');
   return dir;
 }
 
@@ -95,12 +96,13 @@ export function installHook(prefix: string, opts: SystemdOptions = {}): InstallR
   if (unitDir) {
     // The service runs the hook as the owner of the state (apply trusts only its own state or root's).
     const units = renderUnits({ prefix, hook, uid: state.uid, gid: fs.statSync(prefix).gid });
-    const files: UnitFileResult[] = [
+    const pairs = [
       [units.names.path, units.pathUnit],
       [units.names.service, units.serviceUnit],
-    ].map(([name, text]) => {
-      const file = path.join(unitDir, name!);
-      return { name: name!, file, changed: writeIfDifferent(file, text!, 0o644) };
+    ] as const;
+    const files: UnitFileResult[] = pairs.map(([name, text]) => {
+      const file = path.join(unitDir, name);
+      return { name, file, changed: writeIfDifferent(file, text, 0o644) };
     });
     result.systemd = { unitDir, units: files, next: `systemctl daemon-reload && systemctl enable --now ${shQuote(units.names.path)}` };
   }
