@@ -13,6 +13,7 @@ import { addNeeded, readElf, removeNeeded } from '../../src/elf/index.js';
 import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
 import {
+  ARCHES,
   CORPUS_TOOLS,
   MARKER_LINE,
   MARKER_NAME,
@@ -149,6 +150,18 @@ describe.skipIf(skip)('elf edge cases', () => {
       expect(back.status).toBe(0);
       expect(readFileSync(copy).equals(orig)).toBe(true);
       expect(statSync(copy).mode & 0o7777).toBe(0o751);
+    }
+  });
+
+  it('edited files still load after GNU strip', async () => {
+    for (const f of sample()) {
+      const out = join(tmp.dir, `${f.id}.stripped`);
+      writeFileSync(out, addNeeded(readFileSync(f.path), MARKER_NAME, { first: true }).data, { mode: 0o755 });
+      const st = await runProcess(ARCHES[f.arch].strip, ['--strip-all', out]);
+      expect({ id: f.id, status: st.status, stderr: st.stderr }).toEqual({ id: f.id, status: 0, stderr: '' });
+      const base = await original(f);
+      const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch));
+      expect({ id: f.id, status: ran.status, stdout: ran.stdout }).toEqual({ id: f.id, status: 0, stdout: `${MARKER_LINE}\n${base.stdout}` });
     }
   });
 

@@ -24,6 +24,12 @@ __attribute__((constructor)) static void m(void) { static const char l[] = "MARK
 `,
   'lib.c': `int engine_fn(int x) { return x * 2; }
 `,
+  // Built with -nostdlib for architectures and byte orders without a cross libc here (reading only).
+  'ext.c': `extern int ext(int);
+int f(int x) { return ext(x) + 1; }
+`,
+  'stub.c': `int ext(int x) { return x; }
+`,
   // An exported symbol whose name ends in "libmarker.so": its tail can serve as the DT_NEEDED string.
   'alias.c': `#include <stdio.h>
 int engine_alias __asm__("my_libmarker.so") = 1;
@@ -140,6 +146,33 @@ describe.skipIf(skip)('elf engine: reading', () => {
     expect(info.runpath).toBe('/opt/x');
     expect(info.rpath).toBeUndefined();
     expect(info.kind).toBe('library');
+  });
+
+  it('reads ELF32 and big-endian files (i386, ppc64, aarch64_be)', () => {
+    const cases = [
+      { compiler: 'gcc', flags: ['-m32'], machine: 'i386', bits: 32, endian: 'little' },
+      { compiler: 'powerpc64le-linux-gnu-gcc', flags: ['-mbig-endian'], machine: 'ppc64', bits: 64, endian: 'big' },
+      { compiler: 'aarch64-linux-gnu-gcc', flags: ['-mbig-endian'], machine: 'aarch64', bits: 64, endian: 'big' },
+    ];
+    for (const c of cases) {
+      const common = [...c.flags, '-fPIC', '-shared', '-nostdlib'];
+      const stub = cachedBuild({ name: 'libstub.so', compiler: c.compiler, args: [...common, '-Wl,-soname,libstub.so'], sources: [join(src, 'stub.c')] });
+      const lib = cachedBuild({
+        name: 'libext.so',
+        compiler: c.compiler,
+        args: [...common, '-Wl,-soname,libext.so.1', '-Wl,-rpath,/opt/r'],
+        sources: [join(src, 'ext.c')],
+        after: [stub],
+      });
+      const info = readElf(readFileSync(lib), lib);
+      expect(info).toMatchObject({ machine: c.machine, bits: c.bits, endian: c.endian, soname: 'libext.so.1', kind: 'library', editable: c.machine === 'aarch64' && false });
+      expect(info.needed).toEqual(readelfNeeded(lib));
+      expect(info.needed).toHaveLength(1);
+      expect(info.importedSymbols).toContain('ext');
+      expect(info.rpath ?? info.runpath).toBe('/opt/r');
+      expect(info.refusal).toMatch(/only x86_64, aarch64 and ppc64le files can be edited/);
+      expect(() => addNeeded(readFileSync(lib), 'libx.so', { file: lib })).toThrow(/can be edited/);
+    }
   });
 
   it('finds the dynamic table through PT_DYNAMIC when section headers are gone', () => {

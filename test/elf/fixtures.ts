@@ -46,20 +46,23 @@ const CACHE = '/tmp/mambapatch-fixture-cache';
 interface ArchInfo {
   cc: string;
   cxx: string;
+  strip: string;
   sysroot?: string;
   qemu?: string;
 }
 export const ARCHES: Record<Arch, ArchInfo> = {
-  x86_64: { cc: 'gcc', cxx: 'g++' },
+  x86_64: { cc: 'gcc', cxx: 'g++', strip: 'strip' },
   aarch64: {
     cc: 'aarch64-linux-gnu-gcc',
     cxx: 'aarch64-linux-gnu-g++',
+    strip: 'aarch64-linux-gnu-strip',
     sysroot: '/usr/aarch64-linux-gnu',
     qemu: 'qemu-aarch64',
   },
   ppc64le: {
     cc: 'powerpc64le-linux-gnu-gcc',
     cxx: 'powerpc64le-linux-gnu-g++',
+    strip: 'powerpc64le-linux-gnu-strip',
     sysroot: '/usr/powerpc64le-linux-gnu',
     qemu: 'qemu-ppc64le',
   },
@@ -67,8 +70,9 @@ export const ARCHES: Record<Arch, ArchInfo> = {
 
 /** Every tool the corpus needs to build and run. */
 export const CORPUS_TOOLS = [
-  'gcc', 'g++', 'ld.lld', 'patchelf', 'readelf', 'eu-elflint',
+  'gcc', 'g++', 'ld.lld', 'patchelf', 'readelf', 'eu-elflint', 'strip',
   'aarch64-linux-gnu-gcc', 'powerpc64le-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64', 'qemu-ppc64le',
+  'aarch64-linux-gnu-strip', 'powerpc64le-linux-gnu-strip',
 ];
 
 /**
@@ -121,15 +125,15 @@ function compile(arch: Arch, lang: 'c' | 'c++', kind: Kind, variant: string, id:
 }
 
 /**
- * conda-build's relocation step (`patchelf --force-rpath --set-rpath`), applied to a copy next to the
+ * A copy of `input` processed by patchelf (e.g. conda-build's `--force-rpath --set-rpath`), next to the
  * input in the cache (so it is cached too).
  */
-export function condaRpath(input: string, rpath: string, tag: string): string {
+export function patchelfCopy(input: string, args: string[], tag: string): string {
   const out = `${input}.${tag}`;
   if (existsSync(out)) return out;
   const tmp = `${out}.tmp${process.pid}`;
   copyFileSync(input, tmp);
-  execFileSync('patchelf', ['--force-rpath', '--set-rpath', rpath, tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('patchelf', [...args, tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
   renameSync(tmp, out);
   return out;
 }
@@ -165,10 +169,12 @@ export function corpus(): CorpusFile[] {
     for (const kind of ['pie', 'lib'] as Kind[]) {
       if (arch === 'x86_64') {
         const long = compile(arch, 'c', kind, 'longrpath', `${arch}-c-${kind}-longrpath`);
-        add(arch, 'c', kind, 'conda-short', condaRpath(long, SHORT_RPATH, 'conda-short'));
+        add(arch, 'c', kind, 'conda-short', patchelfCopy(long, ['--force-rpath', '--set-rpath', SHORT_RPATH], 'conda-short'));
       }
       const dflt = out.find((f) => f.id === `${arch}-c-${kind}-default`)!;
-      add(arch, 'c', kind, 'conda-long', condaRpath(dflt.path, LONG_RPATH, 'conda-long'));
+      add(arch, 'c', kind, 'conda-long', patchelfCopy(dflt.path, ['--force-rpath', '--set-rpath', LONG_RPATH], 'conda-long'));
+      // A file another tool already gave an extra DT_NEEDED (patchelf's layout: moved tables, new LOAD).
+      add(arch, 'c', kind, 'patchelf-needed', patchelfCopy(dflt.path, ['--add-needed', 'libm.so.6'], 'patchelf-needed'));
     }
   }
   return out;
