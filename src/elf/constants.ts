@@ -102,7 +102,7 @@ export function machineName(em: number, le: boolean, bits: 32 | 64): string {
     case EM.X86_64:
       return bits === 64 ? 'x86_64' : 'x32';
     case EM.AARCH64:
-      return 'aarch64';
+      return le ? 'aarch64' : 'aarch64_be';
     case EM.PPC64:
       return le ? 'ppc64le' : 'ppc64';
     case EM.PPC:
