@@ -178,34 +178,31 @@ function readShdrs(v: ByteView, h: Header): Shdr[] {
   if (shnum > v.size / size) v.fail(`section header count ${shnum} cannot fit in the file`);
   v.check(h.shoff, shnum * size, 'section header table');
   const out: Shdr[] = [];
+  const nameOffs: number[] = [];
   for (let i = 0; i < shnum; i++) {
     const at = h.shoff + i * size;
-    const nameOff = v.u32(at);
-    const s: Shdr = v.is64
-      ? {
-          index: i, at, name: '', type: v.u32(at + 4), flags: v.u64Lossy(at + 8), addr: v.u64Lossy(at + 16),
-          offset: v.u64Lossy(at + 24), size: v.u64Lossy(at + 32), link: v.u32(at + 40), info: v.u32(at + 44),
-          addralign: v.u64Lossy(at + 48), entsize: v.u64Lossy(at + 56),
-        }
-      : {
-          index: i, at, name: '', type: v.u32(at + 4), flags: v.u32(at + 8), addr: v.u32(at + 12), offset: v.u32(at + 16),
-          size: v.u32(at + 20), link: v.u32(at + 24), info: v.u32(at + 28), addralign: v.u32(at + 32), entsize: v.u32(at + 36),
-        };
-    (s as Shdr & { nameOff: number }).nameOff = nameOff;
-    out.push(s);
+    nameOffs.push(v.u32(at));
+    out.push(
+      v.is64
+        ? {
+            index: i, at, name: '', type: v.u32(at + 4), flags: v.u64Lossy(at + 8), addr: v.u64Lossy(at + 16),
+            offset: v.u64Lossy(at + 24), size: v.u64Lossy(at + 32), link: v.u32(at + 40), info: v.u32(at + 44),
+            addralign: v.u64Lossy(at + 48), entsize: v.u64Lossy(at + 56),
+          }
+        : {
+            index: i, at, name: '', type: v.u32(at + 4), flags: v.u32(at + 8), addr: v.u32(at + 12), offset: v.u32(at + 16),
+            size: v.u32(at + 20), link: v.u32(at + 24), info: v.u32(at + 28), addralign: v.u32(at + 32), entsize: v.u32(at + 36),
+          },
+    );
   }
+  // Section names are a convenience (messages, the verifier); a broken name table leaves them empty.
   const strs = out[shstrndx];
   if (strs && strs.type === SHT.STRTAB && strs.offset + strs.size <= v.size) {
-    for (const s of out) {
-      const off = (s as Shdr & { nameOff: number }).nameOff;
-      if (off < strs.size) {
-        const end = v.data.indexOf(0, strs.offset + off);
-        if (end >= 0 && end < strs.offset + strs.size) s.name = v.cstr(strs.offset + off, strs.offset + strs.size, 'section name');
-      }
-      delete (s as Partial<Shdr & { nameOff: number }>).nameOff;
-    }
-  } else {
-    for (const s of out) delete (s as Partial<Shdr & { nameOff: number }>).nameOff;
+    out.forEach((s, i) => {
+      const off = nameOffs[i]!;
+      const end = off < strs.size ? v.data.indexOf(0, strs.offset + off) : -1;
+      if (end >= 0 && end < strs.offset + strs.size) s.name = v.cstr(strs.offset + off, strs.offset + strs.size, 'section name');
+    });
   }
   return out;
 }
