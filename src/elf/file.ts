@@ -10,6 +10,11 @@ export interface EditFileOptions {
   output?: string;
 }
 
+/**
+ * Reads `path`, applies `edit`, verifies the result against the input and writes it atomically (keeping
+ * mode and owner) over the file, or to `opts.output`. Nothing is written when the edit throws, changes
+ * nothing (without --output), or fails verification.
+ */
 export function editElfFile(path: string, edit: (data: Uint8Array) => EditResult, opts: EditFileOptions = {}): EditResult {
   let data: Uint8Array;
   let st: fs.Stats;
@@ -22,8 +27,9 @@ export function editElfFile(path: string, edit: (data: Uint8Array) => EditResult
     throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
   }
   const result = edit(data);
-  const target = opts.output ?? path;
-  if (!result.changed && target === path) return result;
+  // Through a symlink (libfoo.so -> libfoo.so.1.2), edit the file it names and keep the link.
+  const target = opts.output ?? fs.realpathSync(path);
+  if (!result.changed && !opts.output) return result;
   if (result.changed && !isVerified(result.data)) verifyEdit(data, result.data, path);
   try {
     if (opts.output) writeFileAtomic(target, result.data, { mode: st.mode & 0o7777 });
