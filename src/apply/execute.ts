@@ -13,6 +13,9 @@ import { keepOriginal, restoreOriginal, writeBackup } from '../state/backup.js';
 import { writeJournal, type Journal } from '../state/journal.js';
 import { writeManifest, type Manifest, type ManifestEntry } from '../state/manifest.js';
 import type { StatePaths } from '../state/paths.js';
+import { VERSION } from '../version.js';
+
+const TOOL = `mambapatch ${VERSION}`;
 
 /**
  * Test hook: MAMBAPATCH_TEST_KILL_AT=N makes the process kill itself with SIGKILL at its N-th checkpoint
@@ -52,7 +55,7 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
   for (const s of todo) {
     entries.set(s.path, { path: s.path, role: s.role, method: s.method, install: s.install, before: s.before, after: s.after! });
   }
-  const manifest = writeManifest(p.manifest, [...entries.values()], shimVersion);
+  const manifest = writeManifest(p.manifest, [...entries.values()], shimVersion, TOOL);
   checkpoint();
   const done: Step[] = [];
   try {
@@ -107,7 +110,7 @@ function rollBack(prefix: string, p: StatePaths, done: Step[], previous: Manifes
     if (!s.current) fs.rmSync(abs, { force: true });
     else if (s.before && s.current.sha256 === s.before.sha256) restoreOriginal(prefix, p, s.path, s.before);
   }
-  if (previous) writeManifest(p.manifest, previous.entries, previous.shimVersion ?? shimVersion);
+  if (previous) writeManifest(p.manifest, previous.entries, previous.shimVersion ?? shimVersion, TOOL);
   else fs.rmSync(p.manifest, { force: true });
   fs.rmSync(p.journal, { force: true });
 }

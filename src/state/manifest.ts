@@ -5,7 +5,6 @@
 import * as fs from 'node:fs';
 import { MambapatchError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
-import { VERSION } from '../version.js';
 import type { FileMeta } from './files.js';
 
 export type Role = 'shim' | 'target' | 'kept-original';
@@ -54,10 +53,10 @@ export function readManifest(file: string): Manifest | null {
   return m;
 }
 
-export function writeManifest(file: string, entries: ManifestEntry[], shimVersion: string): Manifest {
+export function writeManifest(file: string, entries: ManifestEntry[], shimVersion: string, tool: string): Manifest {
   const m: Manifest = {
     format: 1,
-    tool: `mambapatch ${VERSION}`,
+    tool,
     shimVersion,
     updated: new Date().toISOString(),
     entries: [...entries].sort((a, b) => a.path.localeCompare(b.path)),
