@@ -26,6 +26,7 @@ import {
   runElf,
   runProcess,
   staticExecutable,
+  systemLibraries,
   unusedLibm,
   type Arch,
   type CorpusFile,
@@ -38,7 +39,7 @@ const LD_SO = '/lib64/ld-linux-x86-64.so.2';
 const MAX_BYTES_ADDED = 16 * 1024;
 
 const skip = missing({ tools: CORPUS_TOOLS });
-const files: CorpusFile[] = skip ? [] : corpus();
+const files: CorpusFile[] = skip ? [] : [...corpus(), ...systemLibraries()];
 const byId = (id: string): CorpusFile => files.find((f) => f.id === id)!;
 
 let tmp: { dir: string; cleanup: () => void };
@@ -53,7 +54,7 @@ function original(f: CorpusFile) {
   let p = originals.get(f.id);
   if (!p) {
     p = (async () => {
-      const r = await runElf(f.arch, f.kind, f.path);
+      const r = await runElf(f.arch, f.kind, f.path, undefined, f.symbol);
       if (r.status !== 0 || !r.stdout.includes(f.expect)) throw new Error(`the unmodified ${f.id} does not run: ${JSON.stringify(r)}`);
       return { stdout: r.stdout, needed: await readelfNeeded(f.path), lint: await elflintLines(f.path) };
     })();
@@ -80,13 +81,16 @@ describe.skipIf(skip)('elf corpus: add the marker, run, compare, remove', () => 
       expect(api.changed).toBe(true);
       expect(Buffer.from(api.data).equals(edited), 'API and CLI produce the same file').toBe(true);
       expect(api.bytesAdded).toBe(edited.length - orig.length);
-      expect(api.bytesAdded, 'never a page of padding, never a .bss written out').toBeLessThan(MAX_BYTES_ADDED);
+      if (f.variant !== 'system') expect(api.bytesAdded, 'never a page of padding, never a .bss written out').toBeLessThan(MAX_BYTES_ADDED);
+      const theirs = `${out}.patchelf`;
+      const pe = await runProcess('patchelf', ['--add-needed', MARKER_NAME, '--output', theirs, f.path]);
+      if (pe.status === 0) expect(api.bytesAdded, 'fewer bytes added than patchelf').toBeLessThan(statSync(theirs).size - orig.length);
 
       // The real loader loads the marker, and the program still does what it did.
-      const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch));
+      const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch), f.symbol);
       expect({ status: ran.status, stdout: ran.stdout, stderr: ran.stderr }).toEqual({
         status: 0,
-        stdout: `${MARKER_LINE}\n${base.stdout}`,
+        stdout: `${MARKER_LINE}\n${base.stdout.split(f.path).join(out)}`,
         stderr: '',
       });
 
@@ -212,6 +216,31 @@ describe.skipIf(skip)('elf edge cases', () => {
     const r = await cli('elf', 'remove-needed', copy, 'libnot-there.so.1');
     expect([0, 1]).toContain(r.status);
     expect(readFileSync(copy).equals(orig)).toBe(true);
+  });
+
+  it('files of architectures we only read are refused cleanly, or edited correctly', async () => {
+    const libs = ['/usr/powerpc64-linux-gnu', '/usr/s390x-linux-gnu', '/usr/i686-linux-gnu', '/usr/arm-linux-gnueabihf']
+      .map((r) => `${r}/lib/libm.so.6`)
+      .filter((p) => existsSync(p));
+    for (const lib of libs) {
+      const dir = join(tmp.dir, `foreign-${lib.split('/')[2]}`);
+      mkdirSync(dir);
+      const input = join(dir, 'libm.so.6');
+      copyFileSync(realpathSync(lib), input);
+      const orig = readFileSync(input);
+      const out = join(dir, 'out');
+      const r = await cli('elf', 'add-needed', input, MARKER_NAME, '--output', out);
+      if (r.status === 1) {
+        expect(r.stderr).toMatch(new RegExp(`^mambapatch: ${input}: [^\\n]+\\n$`));
+        expect(readdirSync(dir)).toEqual(['libm.so.6']);
+      } else {
+        expect({ lib, status: r.status, stderr: r.stderr }).toEqual({ lib, status: 0, stderr: '' });
+        expect(await readelfNeeded(out)).toEqual([...(await readelfNeeded(input)), MARKER_NAME]);
+        expect(newLines(await elflintLines(input), await elflintLines(out))).toEqual([]);
+        expect(Buffer.from(removeNeeded(readFileSync(out), MARKER_NAME).data).equals(orig)).toBe(true);
+      }
+      expect(readFileSync(input).equals(orig)).toBe(true);
+    }
   });
 
   it('--json renders the edit result', async () => {

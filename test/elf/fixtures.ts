@@ -7,7 +7,7 @@
  * Used by the corpus, fuzz and readelf tests and by bench/elf.ts (so no vitest imports here).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, realpathSync, renameSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedBuild } from '../helpers/build.js';
@@ -24,6 +24,8 @@ export interface CorpusFile {
   path: string;
   /** A line the unmodified file prints when run (directly, or through the host for libraries). */
   expect: string;
+  /** For libraries: the function the host calls (null: the host only dlopens it). */
+  symbol?: string | null;
 }
 
 export const MARKER_NAME = 'libcorpusmarker.so';
@@ -180,6 +182,22 @@ export function corpus(): CorpusFile[] {
   return out;
 }
 
+/** Real distribution libraries (the host dlopens an edited copy by path); `variant` is 'system'. */
+export function systemLibraries(): CorpusFile[] {
+  const libs: [Arch, string, string][] = [
+    ['x86_64', 'libstdc++', '/usr/lib/x86_64-linux-gnu/libstdc++.so.6'],
+    ['x86_64', 'libz', '/usr/lib/x86_64-linux-gnu/libz.so.1'],
+    ['x86_64', 'libm', '/usr/lib/x86_64-linux-gnu/libm.so.6'],
+    ['aarch64', 'libstdc++', '/usr/aarch64-linux-gnu/lib/libstdc++.so.6'],
+    ['aarch64', 'libm', '/usr/aarch64-linux-gnu/lib/libm.so.6'],
+    ['ppc64le', 'libstdc++', '/usr/powerpc64le-linux-gnu/lib/libstdc++.so.6'],
+    ['ppc64le', 'libm', '/usr/powerpc64le-linux-gnu/lib/libm.so.6'],
+  ];
+  return libs
+    .filter(([, , p]) => existsSync(p))
+    .map(([arch, name, p]) => ({ id: `${arch}-sys-${name}`, arch, kind: 'lib', variant: 'system', path: realpathSync(p), expect: 'HOST loaded ', symbol: null }));
+}
+
 /** The marker library for one architecture (SONAME = MARKER_NAME; LD_LIBRARY_PATH = its directory). */
 export function markerLib(arch: Arch): string {
   return cachedBuild({
@@ -251,22 +269,41 @@ export function runElf(arch: Arch, kind: Kind, path: string, libDir?: string, sy
   return runProcess(argv[0]!, argv.slice(1), env);
 }
 
+/** What `readelf -hdW` says about one file (the header part only when -h was given). */
+export interface ReadelfView {
+  needed: string[];
+  soname?: string;
+  rpath?: string;
+  runpath?: string;
+  class?: string;
+  data?: string;
+  machine?: string;
+}
+
 /**
- * Parses `readelf -dW` output for one or many files: file → NEEDED names in order ([] when the file has
- * no dynamic section). With a single file readelf prints no "File:" header; pass its name as `single`.
+ * Parses `readelf -dW` (or -hdW) output for one or many files ([] NEEDED when the file has no dynamic
+ * section). With a single file readelf prints no "File:" header; pass its name as `single`.
  */
-export function parseReadelfNeeded(text: string, single?: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let cur: string[] | undefined;
-  if (single !== undefined) out.set(single, (cur = []));
+export function parseReadelf(text: string, single?: string): Map<string, ReadelfView> {
+  const out = new Map<string, ReadelfView>();
+  let cur: ReadelfView | undefined;
+  if (single !== undefined) out.set(single, (cur = { needed: [] }));
   for (const line of text.split('\n')) {
     const file = /^File: (.*)$/.exec(line);
     if (file) {
-      out.set(file[1]!, (cur = []));
+      out.set(file[1]!, (cur = { needed: [] }));
       continue;
     }
-    const m = /\(NEEDED\)\s+Shared library: \[(.*)\]$/.exec(line);
-    if (m && cur) cur.push(m[1]!);
+    if (!cur) continue;
+    const dyn = /\((NEEDED|SONAME|RPATH|RUNPATH)\)\s+[\w ]+: \[(.*)\]$/.exec(line);
+    if (dyn) {
+      const [, tag, value] = dyn;
+      if (tag === 'NEEDED') cur.needed.push(value!);
+      else cur[tag!.toLowerCase() as 'soname' | 'rpath' | 'runpath'] = value!;
+      continue;
+    }
+    const hdr = /^\s+(Class|Data|Machine):\s+(.*)$/.exec(line);
+    if (hdr) cur[hdr[1]!.toLowerCase() as 'class' | 'data' | 'machine'] = hdr[2]!.trim();
   }
   return out;
 }
@@ -274,7 +311,7 @@ export function parseReadelfNeeded(text: string, single?: string): Map<string, s
 export async function readelfNeeded(path: string): Promise<string[]> {
   const r = await runProcess('readelf', ['-dW', path]);
   if (r.status !== 0) throw new Error(`readelf -dW ${path}: ${r.stderr}`);
-  return parseReadelfNeeded(r.stdout, path).get(path)!;
+  return parseReadelf(r.stdout, path).get(path)!.needed;
 }
 
 /** eu-elflint --gnu-ld output lines with the file name replaced (so two files' reports can be diffed). */
