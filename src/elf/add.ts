@@ -21,6 +21,9 @@ import type { AddOptions, EditResult } from './result.js';
 import { decodeRecord, encodeRecord, recordFor, recordRestores, sha256 } from './undo.js';
 import { checkEdit } from './verify.js';
 
+/** The largest .bss an executable's edit writes out as zeros instead of moving the program headers. */
+const MAX_BSS_FILL = 256 << 20;
+
 export function addNeeded(data: Uint8Array, name: string, opts: AddOptions = {}): EditResult {
   return guarded(opts.file, `cannot add ${name}`, () => add(data, name, opts));
 }
@@ -122,7 +125,11 @@ function layoutOnce(
   let dynRegion: Region | undefined;
   const restLen = (strRegion ? 0 : alignUp(strLen, 16)) + dynLen;
   if (restLen > 0) {
-    let rest = layout.extendLastWritable(restLen);
+    // An executable whose program-header table would have to move pads the file to image base + vaddr
+    // anyway: writing its .bss into the file costs no more and keeps the table (and strip) intact.
+    let rest =
+      layout.extendLastWritable(restLen) ??
+      (layout.isExecutable && layout.phtSlot().slot === 'move' ? layout.extendLastWritable(restLen, MAX_BSS_FILL) : undefined);
     if (!rest) {
       const r = layout.addLoad(restLen, PF.R | (dynLen > 0 ? PF.W : 0));
       if ('refused' in r) throw new MambapatchError(`cannot add ${name}: ${r.refused}`, { file });

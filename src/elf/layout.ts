@@ -6,7 +6,7 @@
  */
 import { alignDown, alignUp, isPow2 } from './bytes.js';
 import { PF, PT, SHF, SHT, maxPageSize } from './constants.js';
-import type { Phdr } from './parse.js';
+import type { Phdr, Shdr } from './parse.js';
 import type { Plan, Range } from './plan.js';
 
 export interface Region {
@@ -80,51 +80,64 @@ export class Layout {
     return undefined;
   }
 
-  /** Grows the last PT_LOAD when it is writable with a small .bss: the .bss becomes file bytes. */
-  extendLastWritable(len: number): Region | undefined {
+  /**
+   * The end of the loaded file data and what follows it: only non-alloc sections and the section-header
+   * table may sit there (they shift; only sh_offset and e_shoff change). Undefined when anything else does.
+   */
+  private tail(): { at: number; shifted: Shdr[]; align: number } | undefined {
     const { plan, elf } = this;
     if (plan.insert) return undefined;
-    const loads = this.loads();
+    const loads = elf.phdrs.filter((p) => p.type === PT.LOAD);
     if (loads.length === 0) return undefined;
-    const last = loads.reduce((a, b) => (b.vaddr > a.vaddr ? b : a));
-    if (!(last.flags & PF.W)) return undefined;
-    if (loads.some((q) => q !== last && q.offset + q.filesz > last.offset + last.filesz)) return undefined;
-    if (last.memsz - last.filesz > 0x10000) return undefined;
-    const at = last.offset + last.filesz;
+    const at = Math.max(...loads.map((p) => p.offset + p.filesz));
     if (at > plan.orig.length) return undefined;
-    // No other segment may extend past the insertion point.
     for (const p of elf.phdrs) {
-      if (p.index === last.index || p.type === PT.NULL || p.filesz === 0) continue;
-      if (p.offset + p.filesz > at) return undefined;
+      if (p.type !== PT.LOAD && p.type !== PT.NULL && p.filesz > 0 && p.offset + p.filesz > at) return undefined;
     }
-    let tailAlign = 16;
-    const shifted = [];
+    let align = 16;
+    const shifted: Shdr[] = [];
     for (const s of elf.shdrs) {
       if (s.type === SHT.NULL) continue;
       const end = s.offset + (s.type === SHT.NOBITS ? 0 : s.size);
       if (s.flags & SHF.ALLOC) {
         if (s.type !== SHT.NOBITS && end > at) return undefined;
-        continue;
-      }
-      if (s.offset >= at) {
+      } else if (s.offset >= at) {
         shifted.push(s);
-        tailAlign = Math.max(tailAlign, Math.min(s.addralign, 4096));
+        align = Math.max(align, Math.min(s.addralign, 4096));
       } else if (end > at) {
         return undefined;
       }
     }
+    return { at, shifted, align };
+  }
+
+  /** Inserts `len` bytes (rounded up to keep the tail aligned) at the tail; returns the inserted length. */
+  private shiftTail(t: { at: number; shifted: Shdr[]; align: number }, len: number): number {
+    const { plan, elf } = this;
+    const insertLen = alignUp(len, t.align);
+    plan.insert = { at: t.at, len: insertLen };
+    for (const s of t.shifted) plan.putShdrPlacement(s, { offset: s.offset + insertLen });
+    if (elf.header.shoff >= t.at) plan.putWord(elf.header.bits === 64 ? 40 : 32, elf.header.shoff + insertLen);
+    return insertLen;
+  }
+
+  /** Grows the last PT_LOAD when it is writable with a small .bss: the .bss becomes file bytes. */
+  extendLastWritable(len: number, maxBss = 0x10000): Region | undefined {
+    const loads = this.loads();
+    const t = this.tail();
+    if (!t || loads.length === 0) return undefined;
+    const last = loads.reduce((a, b) => (b.vaddr > a.vaddr ? b : a));
+    if (!(last.flags & PF.W) || last.offset + last.filesz !== t.at) return undefined;
+    if (last.memsz - last.filesz > maxBss) return undefined;
     const v0 = alignUp(last.vaddr + last.memsz, 16);
     const pre = v0 - last.vaddr - last.filesz;
-    const insertLen = alignUp(pre + len, tailAlign);
-    plan.insert = { at, len: insertLen };
-    for (const s of shifted) plan.putShdrPlacement(s, { offset: s.offset + insertLen });
-    if (elf.header.shoff >= at) plan.putWord(elf.header.bits === 64 ? 40 : 32, elf.header.shoff + insertLen);
+    this.shiftTail(t, pre + len);
     last.filesz = last.memsz = v0 + len - last.vaddr;
-    return { off: at + pre, vaddr: v0, inPlace: false, how: 'extend' };
+    return { off: t.at + pre, vaddr: v0, inPlace: false, how: 'extend' };
   }
 
   /**
-   * Adds a PT_LOAD at the end of the file holding `len` bytes (after the moved program-header table when
+   * Adds a PT_LOAD after the loaded data holding `len` bytes (after the moved program-header table when
    * there is no slot for one more entry). Returns the region for the caller's bytes.
    */
   addLoad(len: number, flags: number): Region | { refused: string } {
@@ -132,32 +145,19 @@ export class Layout {
     const h = elf.header;
     const es = h.phentsize;
     if (h.phnum + 1 >= 0xffff) return { refused: 'too many program headers' };
-    const lastLoadIdx = this.phdrs.reduce((m, p) => (p.type === PT.LOAD ? p.index : m), -1);
-    let slot: 'null' | 'grow' | 'move';
-    let index: number;
-    const nullIdx = this.phdrs.findIndex((p) => p.index > lastLoadIdx && p.type === PT.NULL);
-    const phtEnd = h.phoff + h.phnum * es;
-    const phtLoad = this.elf.phdrs.find((p) => p.type === PT.LOAD && h.phoff >= p.offset && phtEnd + es <= p.offset + p.filesz);
-    if (nullIdx >= 0) {
-      slot = 'null';
-      index = nullIdx;
-    } else if (phtLoad && this.free(phtEnd, phtEnd + es, this.claims({ skipLoads: true }))) {
-      slot = 'grow';
-      index = h.phnum;
-    } else {
-      slot = 'move';
-      index = h.phnum;
-    }
+    const { slot, index } = this.phtSlot();
     const A = Math.max(this.pageSize, ...this.loads().map((p) => p.align));
     if (!isPow2(A) || A > 1 << 28) return { refused: `implausible segment alignment 0x${A.toString(16)}` };
     const phtLen = slot === 'move' ? (h.phnum + 1) * es : 0;
     const total = alignUp(phtLen, 16) + len;
     const maxEnd = Math.max(...this.loads().map((p) => p.vaddr + p.memsz));
-    const fileEnd = plan.shiftedSize;
-    const isExec = h.type === 2 || elf.phdrs.some((p) => p.type === PT.INTERP);
+    // Before the non-alloc tail when it can shift (strip tools rewrite what lies after the sections),
+    // else appended to the file.
+    const t = this.tail();
+    const fileEnd = t ? t.at : plan.shiftedSize;
     let off: number;
     let vaddr: number;
-    if (slot === 'move' && isExec) {
+    if (slot === 'move' && this.isExecutable) {
       // Old kernels and qemu-user compute AT_PHDR as first-LOAD base + e_phoff: keep vaddr - offset = base.
       const first = this.loads()[0]!;
       const base = first.vaddr - first.offset;
@@ -170,12 +170,13 @@ export class Layout {
     }
     const phdr: Phdr = { index, at: -1, type: PT.LOAD, flags, offset: off, vaddr, paddr: vaddr, filesz: total, memsz: total, align: A };
     this.newLoad = { phdr, slot, index };
-    plan.append = { off, len: total };
+    if (t) this.shiftTail(t, off - t.at + total);
+    else plan.append = { off, len: total };
     if (slot === 'null') {
       phdr.at = this.phdrs[index]!.at;
       this.phdrs[index] = phdr;
     } else {
-      phdr.at = slot === 'grow' ? phtEnd : -1;
+      phdr.at = slot === 'grow' ? h.phoff + h.phnum * es : -1;
       this.phdrs.push(phdr);
       plan.putField(h.bits === 64 ? 56 : 44, 2, h.phnum + 1);
       const self = this.phdrs.find((p) => p.type === PT.PHDR);
@@ -189,6 +190,24 @@ export class Layout {
       }
     }
     return { off: off + alignUp(phtLen, 16), vaddr: vaddr + alignUp(phtLen, 16), inPlace: false, how: 'new-load' };
+  }
+
+  /** Where one more program header goes: a PT_NULL entry, free bytes after the table, or a moved table. */
+  phtSlot(): { slot: 'null' | 'grow' | 'move'; index: number } {
+    const h = this.elf.header;
+    const es = h.phentsize;
+    const lastLoadIdx = this.phdrs.reduce((m, p) => (p.type === PT.LOAD ? p.index : m), -1);
+    const nullIdx = this.phdrs.findIndex((p) => p.index > lastLoadIdx && p.type === PT.NULL);
+    if (nullIdx >= 0) return { slot: 'null', index: nullIdx };
+    const phtEnd = h.phoff + h.phnum * es;
+    const inLoad = this.elf.phdrs.some((p) => p.type === PT.LOAD && h.phoff >= p.offset && phtEnd + es <= p.offset + p.filesz);
+    if (inLoad && this.free(phtEnd, phtEnd + es, this.claims({ skipLoads: true }))) return { slot: 'grow', index: h.phnum };
+    return { slot: 'move', index: h.phnum };
+  }
+
+  /** Executables must keep the program-header table at image base + e_phoff (AT_PHDR on old kernels). */
+  get isExecutable(): boolean {
+    return this.elf.header.type === 2 || this.elf.phdrs.some((p) => p.type === PT.INTERP);
   }
 
   /** Writes the program-header model: changed entries in place, or the whole table into the new LOAD. */

@@ -24,6 +24,9 @@ export function parseInterpreter(text: string): Interpreter | undefined {
   return { path: interp, arg: rest.length ? rest.join(' ') : undefined, form: 'shebang' };
 }
 
+const PYTHON = /(^|\/)python[0-9.]*$/;
+
+/** `/opt/conda/bin/python3.11`, or `/usr/bin/env python`. */
 export function isPythonInterpreter(i: Interpreter): boolean {
-  return /(^|\/)python[0-9.]*$/.test(i.path);
+  return PYTHON.test(i.path) || (/(^|\/)env$/.test(i.path) && PYTHON.test(i.arg ?? ''));
 }

@@ -41,6 +41,7 @@ export function entryFor(manifest: Manifest | null, rel: string): ManifestEntry 
  */
 export function targetStates(prefix: string, detection: Detection, manifest: Manifest | null, requested: 'auto' | Method): TargetStatus[] {
   const out: TargetStatus[] = [];
+  const seen = new Set<string>(); // two entry points of one install share libmamba
   for (const inst of detection.installs) {
     const base = {
       install: inst.entry,
@@ -63,6 +64,8 @@ export function targetStates(prefix: string, detection: Detection, manifest: Man
       continue;
     }
     for (const rel of files) {
+      if (seen.has(rel)) continue;
+      seen.add(rel);
       const entry = entryFor(manifest, rel);
       const cur = fileMeta(path.join(prefix, rel));
       let state: TargetStatus['state'];

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readElf } from '../elf/index.js';
-import { parseInterpreter } from '../launcher/shebang.js';
+import { isPythonInterpreter, parseInterpreter } from '../launcher/shebang.js';
 import { LAUNCHER_MARKER } from '../launcher/launcher.js';
 import { readMambaRecords, type PackageRecord } from './conda-meta.js';
 import { failuresFor, type FailureId, type FailureReport } from './known-failures.js';
@@ -108,6 +108,10 @@ export function detect(prefix: string): Detection {
       continue;
     }
     const interp = parseInterpreter(text);
+    if (!launcher && !(interp && isPythonInterpreter(interp))) {
+      skipped.push({ path: rel, reason: `a ${interp?.path ?? 'shell'} script, not a Python console script: what it runs is what gets patched` });
+      continue;
+    }
     const libmamba = findLibmamba(prefix);
     const rec = version('libmamba') ?? version('mamba');
     installs.push({

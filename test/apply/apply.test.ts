@@ -190,6 +190,22 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(snapshot(prefix)).toEqual(before);
   });
 
+  it('mamba 1.x with condabin/mamba as a second console script: both wrapped, or libmamba patched once', () => {
+    const { prefix } = fixture('condabin', { mamba1: true });
+    fs.rmSync(path.join(prefix, 'condabin', 'mamba'));
+    fs.copyFileSync(path.join(prefix, 'bin', 'mamba'), path.join(prefix, 'condabin', 'mamba'));
+    const original = snapshot(prefix);
+    expect(memberInstall(prefix, 'condabin/mamba').stderr).toContain(FAIL_1X);
+    const dry = JSON.parse(cli(['apply', prefix, '--dry-run', '--json', '--method', 'needed']).stdout);
+    expect(dry.plan.steps.map((s: { path: string }) => s.path)).toEqual(['lib/libmambapatch.so', 'lib/libmamba.so.2']);
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    const m = readJson(path.join(prefix, '.mambapatch', 'manifest.json'));
+    expect(m.entries.filter((e: { role: string }) => e.role === 'target').map((e: { path: string }) => e.path)).toEqual(['bin/mamba', 'condabin/mamba']);
+    for (const entry of ['bin/mamba', 'condabin/mamba']) expect(memberInstall(prefix, entry).status).toBe(0);
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
+    expect(snapshot(prefix)).toEqual(original);
+  });
+
   it('keeps a manifest that records every changed file', () => {
     const { prefix } = fixture('manifest', { mamba1: true });
     expect(cli(['apply', prefix, '-q']).status).toBe(0);
