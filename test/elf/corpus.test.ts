@@ -157,11 +157,19 @@ describe.skipIf(skip)('elf edge cases', () => {
     }
   });
 
-  it('edited files still load after GNU strip', async () => {
+  it.each([
+    ['GNU strip --strip-all', (arch: Arch) => [ARCHES[arch].strip, '--strip-all']],
+    ['patchelf --force-rpath --set-rpath (conda-build)', () => ['patchelf', '--force-rpath', '--set-rpath', `$ORIGIN/${'../lib/'.repeat(20)}`]],
+  ] as const)('edited files still load after %s', async (what, tool) => {
     for (const f of sample()) {
-      const out = join(tmp.dir, `${f.id}.stripped`);
+      // patchelf moves a grown .dynamic of a non-PIE executable into the read-only first LOAD when it
+      // fits there (NixOS/patchelf#146, #152; fix proposed in PR #623): the loader then faults writing
+      // DT_DEBUG. That is patchelf's bug, not ours, so non-PIE executables are not post-processed by it.
+      if (what.startsWith('patchelf') && f.kind === 'exec') continue;
+      const out = join(tmp.dir, `${f.id}.${what.split(' ')[0]}`);
       writeFileSync(out, addNeeded(readFileSync(f.path), MARKER_NAME, { first: true }).data, { mode: 0o755 });
-      const st = await runProcess(ARCHES[f.arch].strip, ['--strip-all', out]);
+      const [cmd, ...args] = tool(f.arch);
+      const st = await runProcess(cmd!, [...args, out]);
       expect({ id: f.id, status: st.status, stderr: st.stderr }).toEqual({ id: f.id, status: 0, stderr: '' });
       const base = await original(f);
       const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch));
