@@ -13,7 +13,7 @@ import { detect } from '../prefix/detect.js';
 import { resolvePrefix, type ResolvedPrefix } from '../prefix/resolve.js';
 import { fileMeta } from '../state/files.js';
 import { readJournal, removeTempFiles, type Journal } from '../state/journal.js';
-import { acquireLock } from '../state/lock.js';
+import { acquireLock, lockHolder } from '../state/lock.js';
 import { readManifest, type Manifest, type Method } from '../state/manifest.js';
 import { statePaths, type StatePaths } from '../state/paths.js';
 import { checkTrusted } from '../state/trust.js';
@@ -90,6 +90,7 @@ export function apply(arg: string | undefined, opts: RunOptions = {}): RunResult
       if (journal) fs.rmSync(p.journal, { force: true });
       return { plan, dryRun: false, changed: journal !== null, recovered: journal ?? undefined };
     }
+    preflight(r.prefix, plan);
     executeApply(r.prefix, p, plan, manifest, shimVersion());
     return { plan, dryRun: false, changed: true, recovered: journal ?? undefined };
   });
@@ -153,7 +154,8 @@ export function status(arg: string | undefined): StatusResult {
   let recovered: Journal | undefined;
   let interrupted: Journal | undefined;
   const journal = readJournal(p.journal);
-  if (journal) {
+  const busy = journal ? lockHolder(p) : undefined;
+  if (journal && !busy) {
     try {
       fs.accessSync(p.dir, fs.constants.W_OK);
       const done = journal.op === 'apply' ? apply(arg, { method: (journal.method as RunOptions['method']) ?? 'auto' }) : revert(arg);
@@ -184,6 +186,7 @@ export function status(arg: string | undefined): StatusResult {
   }
   if (interrupted) problems.push(`an interrupted ${interrupted.op} (pid ${interrupted.pid}) needs finishing: run mambapatch ${interrupted.op} as its owner`);
   const notes = detection.skipped.map((s) => `${s.path}: ${s.reason}`);
+  if (busy) notes.push(`a mambapatch run is in progress (${busy}); the state shown may change`);
   if (detection.installs.length === 0) notes.push('no mamba found in this prefix');
   return {
     prefix: r.prefix,
@@ -198,6 +201,26 @@ export function status(arg: string | undefined): StatusResult {
     problems,
     notes,
   };
+}
+
+/**
+ * Before changing anything: every file must be replaceable with its owner kept, which takes root or the
+ * owner, and a writable directory. Fails with one line naming the file (exit 1, nothing changed).
+ */
+function preflight(prefix: string, plan: Plan): void {
+  const me = process.getuid?.() ?? 0;
+  for (const s of changes(plan)) {
+    const abs = path.join(prefix, s.path);
+    const dir = path.dirname(abs);
+    try {
+      fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+    } catch {
+      throw new MambapatchError(`cannot write in ${dir}: run apply as the prefix owner or root`, { file: abs });
+    }
+    if (me !== 0 && s.after && s.after.uid !== me) {
+      throw new MambapatchError(`owned by uid ${s.after.uid}: only its owner or root can replace it keeping its owner; run apply as uid ${s.after.uid} or root`, { file: abs });
+    }
+  }
 }
 
 /** Temporary files of our own inside the state directory (originals/ links, backup.tar). */

@@ -111,7 +111,7 @@ function rollBack(prefix: string, p: StatePaths, done: Step[], previous: Manifes
     else if (s.before && s.current.sha256 === s.before.sha256) restoreOriginal(prefix, p, s.path, s.before);
   }
   if (previous) writeManifest(p.manifest, previous.entries, previous.shimVersion ?? shimVersion, TOOL);
-  else fs.rmSync(p.manifest, { force: true });
+  else for (const f of [p.manifest, p.backup, p.originals]) fs.rmSync(f, { recursive: true, force: true });
   fs.rmSync(p.journal, { force: true });
 }
 

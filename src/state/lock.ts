@@ -68,6 +68,15 @@ export function acquireLock(p: StatePaths, opts: { timeoutMs?: number; onWait?: 
   }
 }
 
+/** The live holder of the lock, described, or undefined when it is free or stale. */
+export function lockHolder(p: StatePaths): string | undefined {
+  const raw = readRaw(p.lock);
+  if (raw === undefined) return undefined;
+  const h = parse(raw);
+  if (h && isStale(h)) return undefined;
+  return describe(h);
+}
+
 function releaseLock(p: StatePaths, mine: LockInfo): void {
   const holder = parse(readRaw(p.lock) ?? '');
   if (holder && holder.pid === mine.pid && holder.host === mine.host) fs.rmSync(p.lock, { force: true });

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
-import { OUTSIDER } from '../helpers/users.js';
-import { cli, FAIL_1X, FAIL_2X, makePrefix, memberInstall, readJson, snapshot, type Fixture } from '../fixtures/prefix.js';
+import { MEMBER, OUTSIDER, runAs } from '../helpers/users.js';
+import { CLI, cli, FAIL_1X, FAIL_2X, makePrefix, memberInstall, readJson, snapshot, type Fixture } from '../fixtures/prefix.js';
 
 const needs = missing({ root: true, tools: ['g++', 'setpriv'] });
 const fixtures: Fixture[] = [];
@@ -204,6 +204,18 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     for (const entry of ['bin/mamba', 'condabin/mamba']) expect(memberInstall(prefix, entry).status).toBe(0);
     expect(cli(['revert', prefix, '-q']).status).toBe(0);
     expect(snapshot(prefix)).toEqual(original);
+  });
+
+  it('apply by a group member who is not the owner: one-line refusal, nothing changed, no state left', () => {
+    const { prefix } = fixture('member', { mamba2: true });
+    const before = snapshot(prefix);
+    const r = runAs(MEMBER, process.execPath, [CLI, 'apply', prefix], { env: { PATH: '/usr/bin:/bin', NO_COLOR: '1' } });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^mambapatch: .*owned by uid 4101: only its owner or root/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(snapshot(prefix)).toEqual(before);
+    const st = runAs(MEMBER, process.execPath, [CLI, 'status', prefix, '--check'], { env: { PATH: '/usr/bin:/bin', NO_COLOR: '1' } });
+    expect(st.status).toBe(3);
   });
 
   it('keeps a manifest that records every changed file', () => {
