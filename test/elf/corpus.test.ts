@@ -82,9 +82,6 @@ describe.skipIf(skip)('elf corpus: add the marker, run, compare, remove', () => 
       expect(Buffer.from(api.data).equals(edited), 'API and CLI produce the same file').toBe(true);
       expect(api.bytesAdded).toBe(edited.length - orig.length);
       if (f.variant !== 'system') expect(api.bytesAdded, 'never a page of padding, never a .bss written out').toBeLessThan(MAX_BYTES_ADDED);
-      const theirs = `${out}.patchelf`;
-      const pe = await runProcess('patchelf', ['--add-needed', MARKER_NAME, '--output', theirs, f.path]);
-      if (pe.status === 0) expect(api.bytesAdded, 'fewer bytes added than patchelf').toBeLessThan(statSync(theirs).size - orig.length);
 
       // The real loader loads the marker, and the program still does what it did.
       const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch), f.symbol);
@@ -109,6 +106,18 @@ describe.skipIf(skip)('elf corpus: add the marker, run, compare, remove', () => 
       expect({ status: removed.status, stderr: removed.stderr }).toEqual({ status: 0, stderr: '' });
       expect(readFileSync(restored).equals(orig), 'remove-needed restores the original bytes').toBe(true);
       expect(Buffer.from(removeNeeded(edited, MARKER_NAME, { file: out }).data).equals(orig)).toBe(true);
+    });
+
+    it('adds fewer bytes than patchelf --add-needed (when patchelf can edit it at all)', async () => {
+      const theirs = join(tmp.dir, `${f.id}.patchelf`);
+      const pe = await runProcess('patchelf', ['--add-needed', MARKER_NAME, '--output', theirs, f.path]);
+      if (pe.status !== 0) return; // e.g. patchelf 0.14 asserts on ppc64le-c-lib-spare0
+      const size = statSync(f.path).size;
+      const patchelfAdded = statSync(theirs).size - size;
+      for (const first of [false, true]) {
+        const ours = addNeeded(readFileSync(f.path), MARKER_NAME, { first }).bytesAdded;
+        expect(ours, `${first ? '--first' : 'last'}: ours adds ${ours} bytes, patchelf ${patchelfAdded}`).toBeLessThan(patchelfAdded);
+      }
     });
   });
 });
