@@ -120,6 +120,20 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(memberInstall(prefix).stderr).toContain(FAIL_2X);
   });
 
+  it('needed: a moved prefix keeps working (the shim is found through $ORIGIN), also through a symlink', () => {
+    const f = fixture('moved', { mamba2: true });
+    expect(cli(['apply', f.prefix, '-q']).status).toBe(0);
+    const moved = path.join(f.dir, 'moved-elsewhere');
+    fs.renameSync(f.prefix, moved);
+    const r = memberInstall(moved);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    fs.symlinkSync(path.join(moved, 'bin', 'mamba'), path.join(f.dir, 'mamba-link'));
+    expect(runAs(MEMBER, path.join(f.dir, 'mamba-link'), ['install']).status).toBe(0);
+    fs.renameSync(moved, f.prefix);
+    expect(cli(['revert', f.prefix, '-q']).status).toBe(0);
+  });
+
   it('refuses a fully static binary: exit 1, names the alternative, changes nothing', () => {
     const { prefix } = fixture('static', { micromamba: 'static' });
     const before = snapshot(prefix);
