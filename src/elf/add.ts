@@ -84,11 +84,11 @@ function tierA(elf: ElfFile, strOff: number, first: boolean): { plan: Built; tie
 
 function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): { plan: Built; tier: string } {
   const origHash = sha256(elf.view.data);
-  let recLen = 600;
+  let recLen = 200;
   for (let attempt = 0; attempt < 6; attempt++) {
     const r = layoutOnce(elf, name, strOff, first, slot, recLen, origHash, file);
     if ('retry' in r) {
-      recLen = r.retry + 32;
+      recLen = r.retry + 8;
       continue;
     }
     return r;
@@ -179,11 +179,9 @@ function layoutOnce(
   if (strRegion!.inPlace) plan.put(strRegion!.off, table);
   else plan.putNew(strRegion!.off, table);
 
-  const rec = recordFor(plan, name, origHash);
-  rec.e = '0'.repeat(64);
-  const probe = encodeRecord(rec, recLen);
-  if (probe === undefined) return { retry: encodeRecord(rec)!.length };
   const result = plan.build();
+  const rec = recordFor(plan, result, name, origHash);
+  if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
   const recFileOff = (strRegion!.inPlace ? plan.map(strRegion!.off) : strRegion!.off) + recOffInTable;
   rec.e = sha256(result, { off: recFileOff, len: recLen });
   result.set(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Plan } from './plan.js';
 
-export const UNDO_PREFIX = 'MAMBAPATCH-UNDO:1:';
+export const UNDO_PREFIX = 'MAMBAPATCH-UNDO:2:';
 const PAD = '.';
 
 export interface UndoRecord {
@@ -15,12 +15,12 @@ export interface UndoRecord {
   n: string;
   /** original size */
   s: number;
-  /** sha256 of the original */
+  /** sha256 of the original (hex) */
   h: string;
-  /** sha256 of the edited file with the record zeroed */
+  /** sha256 of the edited file with the record zeroed (hex) */
   e: string;
-  /** original bytes of in-place changes: [offset, base64] */
-  c: [number, string][];
+  /** original bytes of in-place changes: [offset, bytes] */
+  c: [number, Uint8Array][];
   /** original ranges that were all zero: [offset, length] */
   z: [number, number][];
   /** tail insertion: [original offset, length] */
@@ -39,34 +39,108 @@ export function sha256(data: Uint8Array, zero?: { off: number; len: number }): s
   return h.digest('hex');
 }
 
-/** The record body (hashes still empty) describing how to get from a plan's result back to the original. */
-export function recordFor(plan: Plan, name: string, origHash: string): UndoRecord {
+/**
+ * The record (edited hash still empty) that turns a plan's result back into the original: zero ranges for
+ * written ranges that were zero (caves), and the original bytes where the result differs elsewhere.
+ */
+export function recordFor(plan: Plan, result: Uint8Array, name: string, origHash: string): UndoRecord {
   const rec: UndoRecord = { n: name, s: plan.orig.length, h: origHash, e: '', c: [], z: [] };
+  const o = plan.orig;
   for (const r of plan.writtenRanges()) {
-    const bytes = plan.orig.subarray(r.off, r.off + r.len);
-    if (bytes.every((b) => b === 0)) rec.z.push([r.off, r.len]);
-    else rec.c.push([r.off, Buffer.from(bytes).toString('base64')]);
+    if (o.subarray(r.off, r.off + r.len).every((b) => b === 0)) {
+      rec.z.push([r.off, r.len]);
+      continue;
+    }
+    const m = plan.map(r.off);
+    let i = 0;
+    while (i < r.len) {
+      if (o[r.off + i] === result[m + i]) {
+        i++;
+        continue;
+      }
+      // A run of differences; gaps shorter than a chunk header are cheaper to include.
+      let j = i + 1;
+      let same = 0;
+      for (; j < r.len && same < 4; j++) same = o[r.off + j] === result[m + j] ? same + 1 : 0;
+      const end = j - same;
+      rec.c.push([r.off + i, o.slice(r.off + i, r.off + end)]);
+      i = end;
+    }
   }
   if (plan.insert) rec.i = [plan.insert.at, plan.insert.len];
   return rec;
 }
 
+function varint(out: number[], v: number): void {
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
 /** The record as a string of exactly `len` bytes (padded), or undefined when it does not fit. */
 export function encodeRecord(rec: UndoRecord, len?: number): string | undefined {
-  const s = UNDO_PREFIX + Buffer.from(JSON.stringify(rec)).toString('base64url');
+  const b: number[] = [];
+  const name = Buffer.from(rec.n, 'utf8');
+  varint(b, name.length);
+  b.push(...name);
+  varint(b, rec.s);
+  b.push(...Buffer.from(rec.h.padEnd(64, '0'), 'hex'), ...Buffer.from(rec.e.padEnd(64, '0'), 'hex'));
+  varint(b, rec.i ? rec.i[0] + 1 : 0);
+  if (rec.i) varint(b, rec.i[1]);
+  varint(b, rec.z.length);
+  for (const [off, n] of rec.z) (varint(b, off), varint(b, n));
+  varint(b, rec.c.length);
+  for (const [off, bytes] of rec.c) {
+    varint(b, off);
+    varint(b, bytes.length);
+    for (const x of bytes) b.push(x);
+  }
+  const s = UNDO_PREFIX + Buffer.from(b).toString('base64url');
   if (len === undefined) return s;
   return s.length > len ? undefined : s + PAD.repeat(len - s.length);
 }
 
 export function decodeRecord(text: string): UndoRecord | undefined {
   if (!text.startsWith(UNDO_PREFIX)) return undefined;
+  let body = text.slice(UNDO_PREFIX.length);
+  while (body.endsWith(PAD)) body = body.slice(0, -1);
+  const b = Buffer.from(body, 'base64url');
+  let p = 0;
+  const need = (n: number): void => {
+    if (p + n > b.length) throw new Error('short record');
+  };
+  const num = (): number => {
+    let v = 0;
+    for (let shift = 1; ; shift *= 0x80) {
+      need(1);
+      const x = b[p++]!;
+      v += (x & 0x7f) * shift;
+      if (!(x & 0x80)) return v;
+      if (shift > 2 ** 49) throw new Error('varint too long');
+    }
+  };
+  const bytes = (n: number): Buffer => {
+    need(n);
+    const out = b.subarray(p, p + n);
+    p += n;
+    return out;
+  };
   try {
-    let body = text.slice(UNDO_PREFIX.length);
-    while (body.endsWith(PAD)) body = body.slice(0, -1);
-    const r = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as UndoRecord;
-    if (typeof r.n !== 'string' || typeof r.s !== 'number' || typeof r.h !== 'string' || typeof r.e !== 'string') return undefined;
-    if (!Array.isArray(r.c) || !Array.isArray(r.z)) return undefined;
-    return r;
+    const n = bytes(num()).toString('utf8');
+    const s = num();
+    const h = bytes(32).toString('hex');
+    const e = bytes(32).toString('hex');
+    const at = num();
+    const rec: UndoRecord = { n, s, h, e, c: [], z: [] };
+    if (at > 0) rec.i = [at - 1, num()];
+    for (let k = num(); k > 0; k--) rec.z.push([num(), num()]);
+    for (let k = num(); k > 0; k--) {
+      const off = num();
+      rec.c.push([off, Uint8Array.from(bytes(num()))]);
+    }
+    return p === b.length ? rec : undefined;
   } catch {
     return undefined;
   }
@@ -89,8 +163,7 @@ export function applyRecord(edited: Uint8Array, rec: UndoRecord): Uint8Array | u
     if (!(off >= 0 && off + len <= out.length)) return undefined;
     out.fill(0, off, off + len);
   }
-  for (const [off, b64] of rec.c) {
-    const bytes = Buffer.from(b64, 'base64');
+  for (const [off, bytes] of rec.c) {
     if (!(off >= 0 && off + bytes.length <= out.length)) return undefined;
     out.set(bytes, off);
   }
@@ -99,25 +172,27 @@ export function applyRecord(edited: Uint8Array, rec: UndoRecord): Uint8Array | u
 
 /**
  * Proves, without copying or hashing the image, that `rec` turns `edited` back into `orig`, given that the
- * bytes outside the written ranges are already known to be equal (the verifier's gap check): the record
- * covers every written range with the original bytes or a zero range, and the sizes add up.
+ * bytes outside the written ranges are already known to be equal (the verifier's gap check): applied to
+ * each written range of the result, the record gives back the original bytes, and the sizes add up.
  */
 export function recordRestores(rec: UndoRecord, plan: Plan, edited: Uint8Array): boolean {
   const orig = plan.orig;
   if (rec.s !== orig.length) return false;
   if ((rec.i?.[1] ?? 0) !== (plan.insert?.len ?? 0) || (rec.i?.[0] ?? 0) !== (plan.insert?.at ?? 0)) return false;
   if (edited.length - (rec.i?.[1] ?? 0) < rec.s) return false;
-  const covered = new Map<number, number>();
-  for (const [off, len] of rec.z) {
-    for (let i = off; i < off + len; i++) if (orig[i] !== 0) return false;
-    covered.set(off, len);
-  }
-  for (const [off, b64] of rec.c) {
-    const bytes = Buffer.from(b64, 'base64');
-    if (!bytes.equals(orig.subarray(off, off + bytes.length))) return false;
-    covered.set(off, bytes.length);
-  }
-  return plan.writtenRanges().every((r) => covered.get(r.off) === r.len);
+  return plan.writtenRanges().every((r) => {
+    const m = plan.map(r.off);
+    const scratch = edited.slice(m, m + r.len);
+    const put = (off: number, bytes: Uint8Array): void => {
+      for (let k = 0; k < bytes.length; k++) {
+        const i = off + k - r.off;
+        if (i >= 0 && i < r.len) scratch[i] = bytes[k]!;
+      }
+    };
+    for (const [off, len] of rec.z) if (off < r.off + r.len && off + len > r.off) put(off, new Uint8Array(len));
+    for (const [off, bytes] of rec.c) put(off, bytes);
+    return Buffer.from(scratch).equals(orig.subarray(r.off, r.off + r.len));
+  });
 }
 
 /** Every record in a string table region, in table order: [file offset, length, record]. */
