@@ -17,7 +17,38 @@ const describeError = (e) => {
 };
 const equal = (a, b) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 
-function check({ data, name, first }) {
+/**
+ * remove-needed of `name` (the marker, added before the mutation): a clean refusal, "not needed" with the
+ * bytes untouched, or a verified edit whose NEEDED list lost exactly that entry.
+ */
+function checkRemove(data, before, name, step) {
+  step.at = 'removeNeeded';
+  let r;
+  try {
+    r = removeNeeded(data, name, { file: 'fuzz' });
+    if (r.changed) {
+      step.at = 'verifyEdit(remove)';
+      verifyEdit(data, r.data, 'fuzz');
+    }
+  } catch (e) {
+    if (clean(e)) return { outcome: 'refused' };
+    throw e;
+  }
+  const had = before.needed.includes(name);
+  if (!r.changed) {
+    if (had) return { outcome: 'bad', detail: `remove ${name}: changed=false although it is needed` };
+    return equal(r.data, data) ? { outcome: 'unchanged' } : { outcome: 'bad', detail: 'changed=false but different bytes' };
+  }
+  if (!had) return { outcome: 'bad', detail: `remove ${name}: changed although it is not needed` };
+  step.at = 'readElf(removed)';
+  const want = [...before.needed];
+  want.splice(want.indexOf(name), 1);
+  const got = readElf(r.data, 'fuzz').needed;
+  if (JSON.stringify(got) !== JSON.stringify(want)) return { outcome: 'bad', detail: `needed after remove ${JSON.stringify(got)}, expected ${JSON.stringify(want)}` };
+  return { outcome: 'removed' };
+}
+
+function check({ data, name, first, op }) {
   const step = { at: 'readElf' };
   try {
     let before;
@@ -27,6 +58,7 @@ function check({ data, name, first }) {
       if (clean(e)) return { outcome: 'unreadable' };
       throw e;
     }
+    if (op === 'remove') return checkRemove(data, before, name, step);
     step.at = 'addNeeded';
     let r;
     try {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { addNeeded } from '../../src/elf/index.js';
 import { missing } from '../helpers/env.js';
 import { CORPUS_TOOLS, MARKER_NAME, corpus } from './fixtures.js';
 
@@ -208,12 +209,16 @@ interface Case {
   data: Buffer;
   name: string;
   first: boolean;
+  /** add-needed `name` (then remove it again), or remove-needed `name` from a file it was added to before the mutation. */
+  op: 'add' | 'remove';
 }
 
-function* cases(seed: number, n: number, inputs: { id: string; data: Buffer }[]): Generator<Case> {
+function* cases(seed: number, n: number, inputs: { id: string; data: Buffer; edited: Buffer[] }[]): Generator<Case> {
   const rng = prng(seed);
   for (let i = 0; i < n; i++) {
-    const src = rng.pick(inputs);
+    const op = rng.int(4) === 0 ? 'remove' : 'add';
+    const input = rng.pick(inputs);
+    const src = op === 'add' ? input : { id: `${input.id}+marker`, data: rng.pick(input.edited) };
     let data: Buffer;
     let what: string;
     if (rng.int(5) === 0) {
@@ -236,7 +241,8 @@ function* cases(seed: number, n: number, inputs: { id: string; data: Buffer }[])
       if (rng.int(4) === 0) steps.push(mutate(rng, data, L));
       what = steps.join('; ');
     }
-    yield { i, source: src.id, what, data, name: rng.int(8) === 0 ? 'libc.so.6' : MARKER_NAME, first: rng.int(2) === 0 };
+    const name = op === 'add' && rng.int(8) === 0 ? 'libc.so.6' : MARKER_NAME;
+    yield { i, source: src.id, what, data, name, first: rng.int(2) === 0, op };
   }
 }
 
@@ -260,7 +266,8 @@ async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, n
     mkdirSync(FAILURES, { recursive: true });
     const file = join(FAILURES, `seed${SEED}-case${c.i}.elf`);
     writeFileSync(file, c.data);
-    bad.push(`case ${c.i} (${c.source}, ${c.what}, add ${c.name}${c.first ? ' --first' : ''}): ${why} [saved ${file}]`);
+    const op = c.op === 'add' ? `add ${c.name}${c.first ? ' --first' : ''}` : 'remove the last NEEDED';
+    bad.push(`case ${c.i} (${c.source}, ${c.what}, ${op}): ${why} [saved ${file}]`);
   };
   try {
     for (const c of all) {
@@ -277,7 +284,7 @@ async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, n
         const onError = (e: Error) => done(e);
         worker.on('message', onMessage);
         worker.on('error', onError);
-        worker.postMessage({ i: c.i, data: c.data, name: c.name, first: c.first });
+        worker.postMessage({ i: c.i, data: c.data, name: c.name, first: c.first, op: c.op });
       });
       slowest = Math.max(slowest, performance.now() - t0);
       if (reply === 'hang' || reply instanceof Error) {
@@ -338,11 +345,17 @@ describe.skipIf(skip)('elf fuzz', () => {
     expect(files.map((f) => f.id).sort()).toEqual([...ids].sort());
     console.log(`elf fuzz: seed ${SEED} (set MAMBAPATCH_FUZZ_SEED to change), ${CASES} cases`);
     const t0 = performance.now();
-    const { counts, bad, slowest } = await runCases(cases(SEED, CASES, files.map((f) => ({ id: f.id, data: readFileSync(f.path) }))));
+    const inputs = files.map((f) => {
+      const data = readFileSync(f.path);
+      const edited = [false, true].map((first) => Buffer.from(addNeeded(data, MARKER_NAME, { first }).data));
+      return { id: f.id, data, edited };
+    });
+    const { counts, bad, slowest } = await runCases(cases(SEED, CASES, inputs));
     console.log(`elf fuzz: ${JSON.stringify(counts)} in ${Math.round(performance.now() - t0)} ms, slowest case ${Math.round(slowest)} ms`);
     expect(bad.slice(0, 15)).toEqual([]);
     // The mutations must exercise both outcomes, or the test proves nothing.
     expect(counts.verified ?? 0).toBeGreaterThan(CASES / 20);
+    expect(counts.removed ?? 0).toBeGreaterThan(CASES / 50);
     expect((counts.refused ?? 0) + (counts.unreadable ?? 0)).toBeGreaterThan(CASES / 20);
   }, 180_000);
 });
@@ -354,7 +367,7 @@ describe.skipIf(skip)('elf fuzz regressions', () => {
   // the undo record's SHA-256 after allocating 2 GiB) instead of a MambapatchError.
   it('huge or inconsistent PT_LOAD sizes end in a MambapatchError or a small verified edit', async () => {
     const f = (id: string) => corpus().find((c) => c.id === id)!.path;
-    const mk = (i: number, source: string, what: string, data: Buffer): Case => ({ i, source, what, data, name: MARKER_NAME, first: false });
+    const mk = (i: number, source: string, what: string, data: Buffer): Case => ({ i, source, what, data, name: MARKER_NAME, first: false, op: 'add' });
     const { counts, bad } = await runCases([
       mk(0, 'x86_64-c-exec-default', 'PT_LOAD #1 p_memsz 0x8000000159 (overlaps the next LOADs)', withLoadField(f('x86_64-c-exec-default'), 1, P_MEMSZ, 0x8000000159n)),
       mk(1, 'aarch64-c-pie-lld', 'last PT_LOAD p_memsz 0x7fffffff (a 2 GiB .bss)', withLoadField(f('aarch64-c-pie-lld'), 3, P_MEMSZ, 0x7fffffffn)),
@@ -376,7 +389,7 @@ describe.skipIf(skip)('elf fuzz regressions', () => {
       { type: PT_GNU_PROPERTY, nth: 0, field: P_FILESZ, value: 0x400000020n },
     ]);
     const what = 'PT_LOAD #3 p_filesz 0x2000000248, PT_GNU_PROPERTY p_filesz 0x400000020';
-    const { bad } = await runCases([{ i: 0, source: 'x86_64-c-pie-conda-long', what, data, name: MARKER_NAME, first: true }]);
+    const { bad } = await runCases([{ i: 0, source: 'x86_64-c-pie-conda-long', what, data, name: MARKER_NAME, first: true, op: 'add' }]);
     expect(bad).toEqual([]);
   });
 });
