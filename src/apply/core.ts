@@ -11,7 +11,7 @@ import { isMambapatchShim, shimRel } from '../plan/shim.js';
 import { changes, type Plan, type Step, type TargetStatus } from '../plan/types.js';
 import { detect } from '../prefix/detect.js';
 import { resolvePrefix, type ResolvedPrefix } from '../prefix/resolve.js';
-import { fileMeta } from '../state/files.js';
+import { fileMeta, walkTree } from '../state/files.js';
 import { readJournal, removeTempFiles, type Journal } from '../state/journal.js';
 import { acquireLock, lockHolder } from '../state/lock.js';
 import { readManifest, type Manifest, type Method } from '../state/manifest.js';
@@ -225,20 +225,9 @@ function preflight(prefix: string, plan: Plan): void {
 
 /** Temporary files of our own inside the state directory (originals/ links, backup.tar). */
 function removeStateTemps(p: StatePaths): void {
-  const walk = (dir: string): void => {
-    let names: fs.Dirent[];
-    try {
-      names = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const d of names) {
-      const f = path.join(dir, d.name);
-      if (d.isDirectory()) walk(f);
-      else if (/\.tmp\d+$/.test(d.name)) fs.rmSync(f, { force: true });
-    }
-  };
-  walk(p.dir);
+  walkTree(p.dir, (abs, d) => {
+    if (!d.isDirectory() && /\.tmp\d+$/.test(d.name)) fs.rmSync(abs, { force: true });
+  });
 }
 
 /** A state directory holding nothing but what a no-op run made (its lock) is removed again. */

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as tar from 'tar';
 import { MambapatchError } from '../errors.js';
 import { writeFileAtomic, fsyncDir } from '../fsutil/atomic.js';
-import { sha256, sha256File, type FileMeta } from './files.js';
+import { sha256, sha256File, walkTree, type FileMeta } from './files.js';
 import type { StatePaths } from './paths.js';
 
 /** Keeps the current file at `rel` as the original; returns 'link' or 'copy'. */
@@ -52,19 +52,11 @@ export function writeBackup(p: StatePaths): void {
   fsyncDir(p.dir);
 }
 
-function listFiles(root: string, rel = ''): string[] {
-  let names: fs.Dirent[];
-  try {
-    names = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
-  } catch {
-    return [];
-  }
+function listFiles(root: string): string[] {
   const out: string[] = [];
-  for (const d of names.sort((a, b) => a.name.localeCompare(b.name))) {
-    const r = rel ? `${rel}/${d.name}` : d.name;
-    if (d.isDirectory()) out.push(...listFiles(root, r));
-    else if (d.isFile() && !/\.tmp\d+$/.test(d.name)) out.push(r);
-  }
+  walkTree(root, (abs, d) => {
+    if (d.isFile() && !/\.tmp\d+$/.test(d.name)) out.push(path.relative(root, abs));
+  });
   return out;
 }
 

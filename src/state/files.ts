@@ -1,6 +1,7 @@
 /** A file's identity as the manifest records it: hash, size, mode, owner, link count. */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface FileMeta {
   sha256: string;
@@ -52,4 +53,19 @@ export function metaOf(data: Uint8Array, like: { mode: number; uid: number; gid:
 
 export function octal(mode: number): string {
   return mode.toString(8).padStart(4, '0');
+}
+
+/** Calls `fn` for every entry below `dir` (depth first, sorted; an unreadable or missing directory is empty). */
+export function walkTree(dir: string, fn: (abs: string, entry: fs.Dirent) => void): void {
+  let names: fs.Dirent[];
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const d of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const abs = path.join(dir, d.name);
+    fn(abs, d);
+    if (d.isDirectory()) walkTree(abs, fn);
+  }
 }

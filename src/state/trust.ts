@@ -3,9 +3,8 @@
  * or backup someone else could edit would let them choose what `revert` writes into the prefix.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { MambapatchError } from '../errors.js';
-import { octal } from './files.js';
+import { octal, walkTree } from './files.js';
 import type { StatePaths } from './paths.js';
 
 function trusted(file: string, expectDir: boolean): void {
@@ -35,19 +34,7 @@ export function checkTrusted(p: StatePaths): void {
   for (const f of [p.manifest, p.backup, p.journal, p.lock, p.watch]) trusted(f, false);
   trusted(p.originals, true);
   // Directories below originals/ mirror the prefix; they must be as safe as the state dir.
-  const walk = (dir: string): void => {
-    let names: fs.Dirent[];
-    try {
-      names = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const d of names) {
-      if (d.isDirectory()) {
-        trusted(path.join(dir, d.name), true);
-        walk(path.join(dir, d.name));
-      }
-    }
-  };
-  walk(p.originals);
+  walkTree(p.originals, (abs, d) => {
+    if (d.isDirectory()) trusted(abs, true);
+  });
 }
