@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
 import { MEMBER, OUTSIDER, runAs } from '../helpers/users.js';
-import { CLI, cli, FAIL_1X, FAIL_2X, makePrefix, memberInstall, readJson, snapshot, type Fixture } from '../fixtures/prefix.js';
+import { CLI, cli, FAIL_1X, FAIL_2X, makePrefix, makePrefixAt, memberInstall, readJson, snapshot, type Fixture } from '../fixtures/prefix.js';
 
 const needs = missing({ root: true, tools: ['g++', 'setpriv'] });
 const fixtures: Fixture[] = [];
@@ -132,6 +132,22 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(runAs(MEMBER, path.join(f.dir, 'mamba-link'), ['install']).status).toBe(0);
     fs.renameSync(moved, f.prefix);
     expect(cli(['revert', f.prefix, '-q']).status).toBe(0);
+  });
+
+  it('a prefix path with a space: launcher refused with a hint, needed works (conda\'s long shebang form)', () => {
+    const f = fixture('space', {});
+    const prefix = path.join(f.dir, 'shared conda');
+    makePrefixAt(prefix, { mamba1: true });
+    expect(fs.readFileSync(path.join(prefix, 'bin', 'mamba'), 'utf8')).toMatch(/^#!\/bin\/sh\n'''exec' "/);
+    const before = snapshot(prefix);
+    const r = cli(['apply', prefix]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/space or a colon, which LD_PRELOAD cannot carry; use --method needed/);
+    expect(snapshot(prefix)).toEqual(before);
+    const n = cli(['apply', prefix, '--method', 'needed', '-q']);
+    expect(n.status, n.stderr).toBe(0);
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
+    expect(snapshot(prefix)).toEqual(before);
   });
 
   it('refuses a fully static binary: exit 1, names the alternative, changes nothing', () => {
