@@ -183,7 +183,8 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
     plan.shim = { source: shim.source, version: shim.version, arch };
     const cur = fileMeta(shimAbs);
     const entry = entryFor(manifest, shimRelPath);
-    const lib = fs.statSync(path.join(prefix, 'lib'));
+    const lib = fs.statSync(path.join(prefix, 'lib'), { throwIfNoEntry: false });
+    if (!lib?.isDirectory()) throw new MambapatchError('no lib/ directory for the shim (is this a conda prefix?)', { file: prefix });
     const after = metaOf(shim.data, { mode: 0o755, uid: lib.uid, gid: lib.gid });
     if (!(cur && cur.sha256 === after.sha256 && entry)) {
       // A file already there is kept as an original unless it is a mambapatch shim (ours, any version).
