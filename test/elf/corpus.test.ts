@@ -225,38 +225,36 @@ describe.skipIf(skip)('elf edge cases', () => {
     }
   });
 
-  it('removing a name that is not needed changes nothing', async () => {
+  it('removing a name that is not needed changes nothing (exit 0)', async () => {
     const f = byId('x86_64-c-lib-default');
     const copy = join(tmp.dir, 'not-needed.so');
     copyFileSync(f.path, copy);
     const orig = readFileSync(copy);
+    const ino = statSync(copy).ino;
     const r = await cli('elf', 'remove-needed', copy, 'libnot-there.so.1');
-    expect([0, 1]).toContain(r.status);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(readFileSync(copy).equals(orig)).toBe(true);
+    expect(statSync(copy).ino).toBe(ino);
   });
 
-  it('files of architectures we only read are refused cleanly, or edited correctly', async () => {
+  it('files of architectures we only read are refused: exit 1, one line, nothing written', async () => {
     const libs = ['/usr/powerpc64-linux-gnu', '/usr/s390x-linux-gnu', '/usr/i686-linux-gnu', '/usr/arm-linux-gnueabihf']
       .map((r) => `${r}/lib/libm.so.6`)
       .filter((p) => existsSync(p));
+    expect(libs.length).toBeGreaterThan(0);
     for (const lib of libs) {
       const dir = join(tmp.dir, `foreign-${lib.split('/')[2]}`);
       mkdirSync(dir);
       const input = join(dir, 'libm.so.6');
       copyFileSync(realpathSync(lib), input);
       const orig = readFileSync(input);
-      const out = join(dir, 'out');
-      const r = await cli('elf', 'add-needed', input, MARKER_NAME, '--output', out);
-      if (r.status === 1) {
+      for (const args of [['add-needed', input, MARKER_NAME, '--output', join(dir, 'out')], ['add-needed', input, MARKER_NAME, '--first']]) {
+        const r = await cli('elf', ...args);
+        expect({ lib, status: r.status, stdout: r.stdout }).toEqual({ lib, status: 1, stdout: '' });
         expect(r.stderr).toMatch(new RegExp(`^mambapatch: ${input}: [^\\n]+\\n$`));
         expect(readdirSync(dir)).toEqual(['libm.so.6']);
-      } else {
-        expect({ lib, status: r.status, stderr: r.stderr }).toEqual({ lib, status: 0, stderr: '' });
-        expect(await readelfNeeded(out)).toEqual([...(await readelfNeeded(input)), MARKER_NAME]);
-        expect(newLines(await elflintLines(input), await elflintLines(out))).toEqual([]);
-        expect(Buffer.from(removeNeeded(readFileSync(out), MARKER_NAME).data).equals(orig)).toBe(true);
+        expect(readFileSync(input).equals(orig)).toBe(true);
       }
-      expect(readFileSync(input).equals(orig)).toBe(true);
     }
   });
 
