@@ -13,7 +13,7 @@ import { alignUp } from './bytes.js';
 import { DT, PF } from './constants.js';
 import { dynInsert } from './dynedit.js';
 import { dynSections, encodeDyn, rawSlots, reusableString, updateSymbols, writeSlots } from './dynamic.js';
-import { describe, readElf } from './info.js';
+import { describe, neededOf } from './info.js';
 import { Layout, type Region } from './layout.js';
 import { liveEntries, parseElf, type ElfFile } from './parse.js';
 import { Plan } from './plan.js';
@@ -32,7 +32,7 @@ function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
   const file = opts.file ?? 'input';
   if (name === '' || name.includes('\0')) throw new MambapatchError('library name must be non-empty and contain no NUL byte', { file });
   const elf = parseElf(data, file);
-  const info = describe(elf);
+  const info = describe(elf, { symbols: false });
   if (!info.editable) throw new MambapatchError(`refusing to edit: the file ${info.refusal}`, { file });
   if (info.needed.includes(name)) {
     return { changed: false, data, message: `${name} is already needed by ${file}; nothing changed`, bytesAdded: 0, bytesChanged: 0 };
@@ -41,7 +41,7 @@ function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
   const strOff = reusableString(elf, name);
   const { plan, tier } = slot && strOff !== undefined ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
   const out = plan.result;
-  const after = readElf(out, file).needed;
+  const after = neededOf(out, file);
   const expected = opts.first ? [name, ...info.needed] : [...info.needed, name];
   if (after.join('\0') !== expected.join('\0')) {
     throw new MambapatchError(`the edited file fails verification (DT_NEEDED reads back as ${JSON.stringify(after)}); nothing was written`, { file });

@@ -38,7 +38,13 @@ export function readElf(data: Uint8Array, file?: string): ElfInfo {
   return guarded(file, 'cannot read', () => describe(parseElf(data, file)));
 }
 
-export function describe(elf: ElfFile): ElfInfo {
+/** DT_NEEDED in order (what the editor reads back after an edit). */
+export function neededOf(data: Uint8Array, file?: string): string[] {
+  return describe(parseElf(data, file), { symbols: false }).needed;
+}
+
+/** The summary of a parsed file; `symbols: false` skips the imported-symbol list (the editor's checks). */
+export function describe(elf: ElfFile, opts: { symbols?: boolean } = {}): ElfInfo {
   const h = elf.header;
   const interp = elf.phdrs.find((p) => p.type === PT.INTERP);
   let interpreter: string | undefined;
@@ -70,7 +76,7 @@ export function describe(elf: ElfFile): ElfInfo {
     needed,
     rpath: str(DT.RPATH, 'DT_RPATH'),
     runpath: str(DT.RUNPATH, 'DT_RUNPATH'),
-    importedSymbols: importedSymbols(elf),
+    importedSymbols: opts.symbols === false ? [] : importedSymbols(elf),
     versionNeeds: vneeds.map((n) => ({ file: n.file, versions: n.versions.map((x) => x.name) })),
     glibcMax: glibc.sort(compareVersions).at(-1)?.slice(6),
     staticTls: ((dynValue(elf, DT.FLAGS) ?? 0) & DF_STATIC_TLS) !== 0,

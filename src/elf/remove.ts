@@ -8,7 +8,7 @@ import { MambapatchError } from '../errors.js';
 import { guarded } from './guard.js';
 import { dynDelete } from './dynedit.js';
 import { neededIndex, rawSlots, writeSlots } from './dynamic.js';
-import { describe, readElf } from './info.js';
+import { describe, neededOf } from './info.js';
 import { parseElf, versionNeeds } from './parse.js';
 import { Plan } from './plan.js';
 import type { EditResult, RemoveOptions } from './result.js';
@@ -22,7 +22,7 @@ export function removeNeeded(data: Uint8Array, name: string, opts: RemoveOptions
 function remove(data: Uint8Array, name: string, opts: RemoveOptions): EditResult {
   const file = opts.file ?? 'input';
   const elf = parseElf(data, file);
-  const info = describe(elf);
+  const info = describe(elf, { symbols: false });
   if (!info.editable) throw new MambapatchError(`refusing to edit: the file ${info.refusal}`, { file });
   const index = neededIndex(elf, name);
   if (index < 0) return { changed: false, data, message: `${name} is not needed by ${file}; nothing changed`, bytesAdded: 0, bytesChanged: 0 };
@@ -56,7 +56,7 @@ function remove(data: Uint8Array, name: string, opts: RemoveOptions): EditResult
   checkEdit(data, result, file, plan);
   const expected = [...info.needed];
   expected.splice(expected.indexOf(name), 1);
-  if (readElf(result, file).needed.join('\0') !== expected.join('\0')) {
+  if (neededOf(result, file).join('\0') !== expected.join('\0')) {
     throw new MambapatchError('the edited file fails verification (DT_NEEDED does not read back as expected); nothing was written', { file });
   }
   const changed = plan.countChanged(result);
