@@ -39,14 +39,14 @@ function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
   }
   const slot = hasSpareSlot(elf);
   const strOff = reusableString(elf, name);
-  const { plan, tier } = slot && strOff !== undefined ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
-  const out = plan.result;
+  const { built, tier } = slot && strOff !== undefined ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
+  const out = built.result;
   const after = neededOf(out, file);
   const expected = opts.first ? [name, ...info.needed] : [...info.needed, name];
   if (after.join('\0') !== expected.join('\0')) {
     throw new MambapatchError(`the edited file fails verification (DT_NEEDED reads back as ${JSON.stringify(after)}); nothing was written`, { file });
   }
-  const changed = plan.plan.countChanged(out);
+  const changed = built.plan.countChanged(out);
   return {
     changed: true,
     data: out,
@@ -54,7 +54,7 @@ function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
     bytesAdded: out.length - data.length,
     bytesChanged: changed,
     tier,
-    ...(plan.how ? { detail: plan.how } : {}),
+    ...(built.how ? { detail: built.how } : {}),
   };
 }
 
@@ -73,16 +73,16 @@ function hasSpareSlot(elf: ElfFile): boolean {
   return term.val === 0 && d.slots[t + 1]!.tag === DT.NULL && elf.view.data.subarray(term.at, term.at + d.entsize).every((b) => b === 0);
 }
 
-function tierA(elf: ElfFile, strOff: number, first: boolean): { plan: Built; tier: string } {
+function tierA(elf: ElfFile, strOff: number, first: boolean): { built: Built; tier: string } {
   const plan = new Plan(elf);
   const slots = dynInsert(elf, rawSlots(elf), encodeDyn(elf, DT.NEEDED, strOff), first);
   writeSlots(plan, elf, slots);
   const result = plan.build();
   checkEdit(elf.view.data, result, elf.view.file, plan);
-  return { plan: { plan, result }, tier: 'A' };
+  return { built: { plan, result }, tier: 'A' };
 }
 
-function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): { plan: Built; tier: string } {
+function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): { built: Built; tier: string } {
   const origHash = sha256(elf.view.data);
   let recLen = 200;
   for (let attempt = 0; attempt < 6; attempt++) {
@@ -105,7 +105,7 @@ function layoutOnce(
   recLen: number,
   origHash: string,
   file: string,
-): { plan: Built; tier: string } | { retry: number } {
+): { built: Built; tier: string } | { retry: number } {
   const plan = new Plan(elf);
   const layout = new Layout(plan);
   const t = elf.strtab!;
@@ -179,9 +179,9 @@ function layoutOnce(
   if (strRegion!.inPlace) plan.put(strRegion!.off, table);
   else plan.putNew(strRegion!.off, table);
 
-  const result = plan.build();
-  const rec = recordFor(plan, result, name, origHash);
+  const rec = recordFor(plan, name, origHash);
   if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
+  const result = plan.build();
   const recFileOff = (strRegion!.inPlace ? plan.map(strRegion!.off) : strRegion!.off) + recOffInTable;
   rec.e = sha256(result, { off: recFileOff, len: recLen });
   result.set(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
@@ -195,5 +195,5 @@ function layoutOnce(
   const where = [strRegion!.how === 'cave' ? '.dynstr in padding after a read-only segment' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];
   if (dynRegion) where.push(`.dynamic ${dynRegion.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`);
   if (layout.newLoad) where.push(`program header ${layout.newLoad.slot === 'null' ? 'from a PT_NULL slot' : layout.newLoad.slot === 'grow' ? 'in free space after the table' : 'table moved'}`);
-  return { plan: { plan, result, how: where.join(', ') }, tier };
+  return { built: { plan, result, how: where.join(', ') }, tier };
 }

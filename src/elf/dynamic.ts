@@ -1,5 +1,5 @@
 /** Helpers shared by add and remove: raw dynamic slots, string lookups and symbol updates. */
-import { ByteWriter } from './bytes.js';
+import { ByteWriter, copyOf } from './bytes.js';
 import { DT, SHF, SHT } from './constants.js';
 import { SYM_SIZE, SYM_VALUE_OFF, dynString, dynsymTable, liveEntries, type ElfFile, type Shdr } from './parse.js';
 import type { Plan } from './plan.js';
@@ -16,7 +16,7 @@ export function encodeDyn(elf: ElfFile, tag: number, val: number): Uint8Array {
 /** The raw bytes of every slot of PT_DYNAMIC. */
 export function rawSlots(elf: ElfFile): Uint8Array[] {
   const d = elf.dynamic!;
-  return d.slots.map((s) => elf.view.data.slice(s.at, s.at + d.entsize));
+  return d.slots.map((s) => copyOf(elf.view.data, s.at, s.at + d.entsize));
 }
 
 /** Index of the DT_NEEDED entry naming `name`, or -1. */

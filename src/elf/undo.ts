@@ -5,6 +5,7 @@
  * in-place change, the ranges that were zero, and the tail insertion (offset, length) if any.
  */
 import { createHash } from 'node:crypto';
+import { copyOf } from './bytes.js';
 import type { Plan } from './plan.js';
 
 export const UNDO_PREFIX = 'MAMBAPATCH-UNDO:2:';
@@ -43,7 +44,7 @@ export function sha256(data: Uint8Array, zero?: { off: number; len: number }): s
  * The record (edited hash still empty) that turns a plan's result back into the original: zero ranges for
  * written ranges that were zero (caves), and the original bytes where the result differs elsewhere.
  */
-export function recordFor(plan: Plan, result: Uint8Array, name: string, origHash: string): UndoRecord {
+export function recordFor(plan: Plan, name: string, origHash: string): UndoRecord {
   const rec: UndoRecord = { n: name, s: plan.orig.length, h: origHash, e: '', c: [], z: [] };
   const o = plan.orig;
   for (const r of plan.writtenRanges()) {
@@ -51,19 +52,23 @@ export function recordFor(plan: Plan, result: Uint8Array, name: string, origHash
       rec.z.push([r.off, r.len]);
       continue;
     }
-    const m = plan.map(r.off);
+    // The range as the plan leaves it (writes apply in order), compared with the original.
+    const now = copyOf(o, r.off, r.off + r.len);
+    for (const w of plan.writes) {
+      if (w.off < r.off + r.len && w.off + w.bytes.length > r.off) now.set(w.bytes, w.off - r.off);
+    }
     let i = 0;
     while (i < r.len) {
-      if (o[r.off + i] === result[m + i]) {
+      if (o[r.off + i] === now[i]) {
         i++;
         continue;
       }
       // A run of differences; gaps shorter than a chunk header are cheaper to include.
       let j = i + 1;
       let same = 0;
-      for (; j < r.len && same < 4; j++) same = o[r.off + j] === result[m + j] ? same + 1 : 0;
+      for (; j < r.len && same < 4; j++) same = o[r.off + j] === now[j] ? same + 1 : 0;
       const end = j - same;
-      rec.c.push([r.off + i, o.slice(r.off + i, r.off + end)]);
+      rec.c.push([r.off + i, copyOf(o, r.off + i, r.off + end)]);
       i = end;
     }
   }
@@ -158,7 +163,7 @@ export function applyRecord(edited: Uint8Array, rec: UndoRecord): Uint8Array | u
     buf = joined;
   }
   if (!(rec.s >= 0 && rec.s <= buf.length)) return undefined;
-  const out = buf === edited ? buf.slice(0, rec.s) : buf.subarray(0, rec.s);
+  const out = buf === edited ? copyOf(buf, 0, rec.s) : buf.subarray(0, rec.s);
   for (const [off, len] of rec.z) {
     if (!(off >= 0 && off + len <= out.length)) return undefined;
     out.fill(0, off, off + len);
@@ -182,7 +187,7 @@ export function recordRestores(rec: UndoRecord, plan: Plan, edited: Uint8Array):
   if (edited.length - (rec.i?.[1] ?? 0) < rec.s) return false;
   return plan.writtenRanges().every((r) => {
     const m = plan.map(r.off);
-    const scratch = edited.slice(m, m + r.len);
+    const scratch = copyOf(edited, m, m + r.len);
     const put = (off: number, bytes: Uint8Array): void => {
       for (let k = 0; k < bytes.length; k++) {
         const i = off + k - r.off;

@@ -285,6 +285,20 @@ describe.skipIf(skip)('elf engine: adding and removing', () => {
     }
   });
 
+  it('never modifies the buffers it is given', () => {
+    const exe = readFileSync(build('hello', 'x86_64', [], 'hello.c'));
+    const snapshot = Buffer.from(exe);
+    const added = addNeeded(exe, 'libmarker.so');
+    expect(exe.equals(snapshot)).toBe(true);
+    const edited = Buffer.from(added.data);
+    const removed = removeNeeded(added.data, 'libmarker.so');
+    expect(Buffer.from(added.data).equals(edited)).toBe(true);
+    expect(Buffer.from(removed.data).equals(snapshot)).toBe(true);
+    const first = addNeeded(exe, 'libmarker.so', { first: true });
+    removeNeeded(addNeeded(first.data, 'libother.so').data, 'libmarker.so');
+    expect(exe.equals(snapshot)).toBe(true);
+  });
+
   it('an entry that is already there changes nothing', () => {
     const exe = build('hello', 'x86_64', [], 'hello.c');
     const data = readFileSync(exe);
