@@ -1,0 +1,44 @@
+/** The shim in every loading position, natively (x86_64), plus Python's ctypes as the dlopen host. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/env.js';
+import { worldTmp } from '../helpers/tmp.js';
+import { MEMBER, runAs } from '../helpers/users.js';
+import { buildBinaries, makePrefix, ROOT, shimFile, TARGETS } from './fixtures.js';
+import { MESSAGE, positionSuite } from './positions.js';
+
+const host = process.arch === 'x64';
+const needs = host ? missing({ root: true, tools: ['gcc', 'g++', 'setpriv'] }) : 'the native suite runs on x86_64';
+
+describe.skipIf(needs)('shim loading positions, native', () => {
+  positionSuite(TARGETS.x86_64);
+
+  describe('NEEDED of a library that python3 loads with ctypes', () => {
+    let tmp: { dir: string; cleanup: () => void };
+    beforeAll(() => {
+      tmp = worldTmp('shim-py');
+      fs.copyFileSync(path.join(ROOT, 'templates/demo/mamba1_main.py'), path.join(tmp.dir, 'mamba1_main.py'));
+    });
+    afterAll(() => tmp?.cleanup());
+    for (const major of [1, 2] as const) {
+      for (const withShim of [false, true]) {
+        it(`mamba ${major}.x ${withShim ? 'succeeds with' : 'fails without'} the shim`, () => {
+          const bins = buildBinaries(TARGETS.x86_64);
+          const prefix = makePrefix(path.join(tmp.dir, `m${major}-${withShim}`), {
+            lib: withShim ? bins.lib[major].withShim : bins.lib[major].plain,
+            shim: shimFile('x86_64'),
+          });
+          const r = runAs(MEMBER, '/usr/bin/python3', ['-c', 'import sys, mamba1_main; sys.exit(mamba1_main.main())'], {
+            env: { PATH: '/usr/bin:/bin', LANG: 'C', PYTHONPATH: tmp.dir, MAMBA_ROOT_PREFIX: prefix },
+          });
+          if (withShim) {
+            expect([r.status, r.stdout, r.stderr]).toEqual([0, `mamba ${major}.x stand-in: install finished\n`, '']);
+          } else {
+            expect([r.status, r.stderr]).toEqual([1, MESSAGE[major](prefix)]);
+          }
+        });
+      }
+    }
+  });
+});
