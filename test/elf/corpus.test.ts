@@ -15,6 +15,7 @@ import { worldTmp } from '../helpers/tmp.js';
 import {
   ARCHES,
   CORPUS_TOOLS,
+  patchelfCopy,
   MARKER_LINE,
   MARKER_NAME,
   corpus,
@@ -223,6 +224,23 @@ describe.skipIf(skip)('elf edge cases', () => {
       expect(r.status).toBe(0);
       expect(await readelfNeeded(out)).toEqual([]);
     }
+  });
+
+  // BUG (engine at 0a69fbf): after `patchelf --remove-needed libc.so.6` (which leaves the .gnu.version_r
+  // entry naming libc.so.6), `add-needed libc.so.6` succeeds in place (tier A: the string is still there,
+  // so no undo record is written), and `remove-needed libc.so.6` then refuses ("symbol versions
+  // (GLIBC_2.2.5) are required from it"): an addition mambapatch cannot take back. Found by the fuzz test.
+  it('[engine bug] an entry added in place to a file whose verneed already names it can be removed again', async () => {
+    const input = patchelfCopy(byId('x86_64-c-pie-default').path, ['--remove-needed', 'libc.so.6'], 'patchelf-removed-libc');
+    expect(await readelfNeeded(input)).toEqual([]);
+    const added = join(tmp.dir, 'verneed-only.add');
+    const restored = join(tmp.dir, 'verneed-only.restored');
+    const a = await cli('elf', 'add-needed', input, 'libc.so.6', '--output', added);
+    expect({ status: a.status, stderr: a.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(await readelfNeeded(added)).toEqual(['libc.so.6']);
+    const r = await cli('elf', 'remove-needed', added, 'libc.so.6', '--output', restored);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(readFileSync(restored).equals(readFileSync(input))).toBe(true);
   });
 
   it('removing a name that is not needed changes nothing (exit 0)', async () => {

@@ -18,34 +18,66 @@ const describeError = (e) => {
 const equal = (a, b) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 
 /**
+ * One edit as `elf add-needed`/`remove-needed` make it (edit, then verify; like editElfFile, an exact
+ * restore of the hash-checked original (tier 'undo') is not re-verified); null when cleanly refused.
+ */
+function edit(step, what, data, fn) {
+  step.at = what;
+  try {
+    const r = fn();
+    if (r.changed && r.tier !== 'undo') {
+      step.at = `verifyEdit after ${what}`;
+      verifyEdit(data, r.data, 'fuzz');
+    }
+    return r;
+  } catch (e) {
+    if (clean(e)) {
+      step.refusal = String(e.message);
+      return null;
+    }
+    throw e;
+  }
+}
+
+/** An unchanged result must mean "nothing to do", with the very same bytes. */
+function unchanged(r, data, nothingToDo, why) {
+  if (!nothingToDo) return { outcome: 'bad', detail: why };
+  return equal(r.data, data) ? { outcome: 'unchanged' } : { outcome: 'bad', detail: 'changed=false but different bytes' };
+}
+
+const sameList = (got, want, what) =>
+  JSON.stringify(got) === JSON.stringify(want) ? null : { outcome: 'bad', detail: `needed after ${what} ${JSON.stringify(got)}, expected ${JSON.stringify(want)}` };
+
+/**
  * remove-needed of `name` (the marker, added before the mutation): a clean refusal, "not needed" with the
  * bytes untouched, or a verified edit whose NEEDED list lost exactly that entry.
  */
 function checkRemove(data, before, name, step) {
-  step.at = 'removeNeeded';
-  let r;
-  try {
-    r = removeNeeded(data, name, { file: 'fuzz' });
-    if (r.changed) {
-      step.at = 'verifyEdit(remove)';
-      verifyEdit(data, r.data, 'fuzz');
-    }
-  } catch (e) {
-    if (clean(e)) return { outcome: 'refused' };
-    throw e;
-  }
+  const r = edit(step, 'removeNeeded', data, () => removeNeeded(data, name, { file: 'fuzz' }));
+  if (!r) return { outcome: 'refused' };
   const had = before.needed.includes(name);
-  if (!r.changed) {
-    if (had) return { outcome: 'bad', detail: `remove ${name}: changed=false although it is needed` };
-    return equal(r.data, data) ? { outcome: 'unchanged' } : { outcome: 'bad', detail: 'changed=false but different bytes' };
-  }
+  if (!r.changed) return unchanged(r, data, !had, `remove ${name}: changed=false although it is needed`);
   if (!had) return { outcome: 'bad', detail: `remove ${name}: changed although it is not needed` };
-  step.at = 'readElf(removed)';
   const want = [...before.needed];
   want.splice(want.indexOf(name), 1);
-  const got = readElf(r.data, 'fuzz').needed;
-  if (JSON.stringify(got) !== JSON.stringify(want)) return { outcome: 'bad', detail: `needed after remove ${JSON.stringify(got)}, expected ${JSON.stringify(want)}` };
-  return { outcome: 'removed' };
+  step.at = 'readElf(removed)';
+  return sameList(readElf(r.data, 'fuzz').needed, want, 'remove') ?? { outcome: 'removed' };
+}
+
+/** add-needed of `name`: a clean refusal, "already needed", or a verified edit that reverts exactly. */
+function checkAdd(data, before, name, first, step) {
+  const r = edit(step, 'addNeeded', data, () => addNeeded(data, name, { first, file: 'fuzz' }));
+  if (!r) return { outcome: 'refused' };
+  if (!r.changed) return unchanged(r, data, before.needed.includes(name), `unchanged but ${name} is not needed`);
+  step.at = 'readElf(result)';
+  const wrong = sameList(readElf(r.data, 'fuzz').needed, first ? [name, ...before.needed] : [...before.needed, name], 'add');
+  if (wrong) return wrong;
+  if (r.bytesAdded !== r.data.length - data.length) return { outcome: 'bad', detail: `bytesAdded ${r.bytesAdded} != ${r.data.length - data.length}` };
+  // A clean refusal to revert is allowed (e.g. a tier-A entry whose name a corrupted verneed also names).
+  const back = edit(step, 'removeNeeded(result)', r.data, () => removeNeeded(r.data, name, { file: 'fuzz' }));
+  if (!back) return { outcome: 'revert-refused', detail: `${step.at}: ${step.refusal}` };
+  if (!equal(back.data, data)) return { outcome: 'bad', detail: 'remove-needed after add-needed did not restore the input bytes' };
+  return { outcome: 'verified' };
 }
 
 function check({ data, name, first, op }) {
@@ -58,41 +90,7 @@ function check({ data, name, first, op }) {
       if (clean(e)) return { outcome: 'unreadable' };
       throw e;
     }
-    if (op === 'remove') return checkRemove(data, before, name, step);
-    step.at = 'addNeeded';
-    let r;
-    try {
-      r = addNeeded(data, name, { first, file: 'fuzz' });
-      if (r.changed) {
-        step.at = 'verifyEdit';
-        verifyEdit(data, r.data, 'fuzz');
-      }
-    } catch (e) {
-      if (clean(e)) return { outcome: 'refused' };
-      throw e;
-    }
-    if (!r.changed) {
-      if (!before.needed.includes(name)) return { outcome: 'bad', detail: `unchanged but ${name} is not needed` };
-      return { outcome: equal(r.data, data) ? 'unchanged' : 'bad', detail: 'changed=false but different bytes' };
-    }
-    step.at = 'readElf(result)';
-    const after = readElf(r.data, 'fuzz');
-    const want = first ? [name, ...before.needed] : [...before.needed, name];
-    if (JSON.stringify(after.needed) !== JSON.stringify(want)) {
-      return { outcome: 'bad', detail: `needed after add ${JSON.stringify(after.needed)}, expected ${JSON.stringify(want)}` };
-    }
-    if (r.bytesAdded !== r.data.length - data.length) return { outcome: 'bad', detail: `bytesAdded ${r.bytesAdded} != ${r.data.length - data.length}` };
-    step.at = 'removeNeeded(result)';
-    let back;
-    try {
-      back = removeNeeded(r.data, name, { file: 'fuzz' });
-    } catch (e) {
-      // A clean refusal is allowed (e.g. a tier-A entry whose name a corrupted file's verneed also names).
-      if (clean(e)) return { outcome: 'revert-refused' };
-      throw e;
-    }
-    if (!equal(back.data, data)) return { outcome: 'bad', detail: 'remove-needed after add-needed did not restore the input bytes' };
-    return { outcome: 'verified', tier: r.tier };
+    return op === 'remove' ? checkRemove(data, before, name, step) : checkAdd(data, before, name, first, step);
   } catch (e) {
     return { outcome: 'bad', detail: `${step.at} threw ${describeError(e)}` };
   }

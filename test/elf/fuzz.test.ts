@@ -111,6 +111,19 @@ function interesting(rng: Rng, size: number, old: bigint): bigint {
   ])();
 }
 
+type Field = readonly [name: string, offset: number, width: 2 | 4 | 8];
+/** ELF64 header, program header and section header fields the targeted mutations set. */
+const EHDR_FIELDS: readonly Field[] = [
+  ['e_type', 0x10, 2], ['e_machine', 0x12, 2], ['e_phoff', 0x20, 8], ['e_shoff', 0x28, 8], ['e_phentsize', 0x36, 2],
+  ['e_phnum', 0x38, 2], ['e_shentsize', 0x3a, 2], ['e_shnum', 0x3c, 2], ['e_shstrndx', 0x3e, 2],
+];
+const PHDR_FIELDS: readonly Field[] = [
+  ['p_type', 0, 4], ['p_flags', 4, 4], ['p_offset', 8, 8], ['p_vaddr', 16, 8], ['p_filesz', 32, 8], ['p_memsz', 40, 8], ['p_align', 48, 8],
+];
+const SHDR_FIELDS: readonly Field[] = [
+  ['sh_type', 4, 4], ['sh_addr', 16, 8], ['sh_offset', 24, 8], ['sh_size', 32, 8], ['sh_link', 40, 4], ['sh_entsize', 56, 8],
+];
+
 /** One mutation of `d` in place; returns what it did. */
 function mutate(rng: Rng, d: Buffer, L: Layout): string {
   const size = d.length;
@@ -143,29 +156,11 @@ function mutate(rng: Rng, d: Buffer, L: Layout): string {
     case 4:
       return flips('the section headers', L.shoff, L.shnum * 64);
     case 5:
-      return rng.pick<() => string>([
-        () => field('e_phoff', 0x20, 8),
-        () => field('e_shoff', 0x28, 8),
-        () => field('e_phnum', 0x38, 2),
-        () => field('e_phentsize', 0x36, 2),
-        () => field('e_shnum', 0x3c, 2),
-        () => field('e_shentsize', 0x3a, 2),
-        () => field('e_shstrndx', 0x3e, 2),
-        () => field('e_type', 0x10, 2),
-        () => field('e_machine', 0x12, 2),
-      ])();
+      return field(...rng.pick(EHDR_FIELDS));
     case 6:
     case 7: {
-      const p = ph();
-      return rng.pick<() => string>([
-        () => field('p_type', p, 4),
-        () => field('p_flags', p + 4, 4),
-        () => field('p_offset', p + 8, 8),
-        () => field('p_vaddr', p + 16, 8),
-        () => field('p_filesz', p + 32, 8),
-        () => field('p_memsz', p + 40, 8),
-        () => field('p_align', p + 48, 8),
-      ])();
+      const [name, off, w] = rng.pick(PHDR_FIELDS);
+      return field(name, ph() + off, w);
     }
     case 8:
     case 9: {
@@ -192,15 +187,8 @@ function mutate(rng: Rng, d: Buffer, L: Layout): string {
       return `${n} NULs in .dynstr replaced`;
     }
     case 12: {
-      const s = sh();
-      return rng.pick<() => string>([
-        () => field('sh_type', s + 4, 4),
-        () => field('sh_addr', s + 16, 8),
-        () => field('sh_offset', s + 24, 8),
-        () => field('sh_size', s + 32, 8),
-        () => field('sh_link', s + 40, 4),
-        () => field('sh_entsize', s + 56, 8),
-      ])();
+      const [name, off, w] = rng.pick(SHDR_FIELDS);
+      return field(name, sh() + off, w);
     }
     default:
       return flips('the file', 0, size);
@@ -252,9 +240,18 @@ function* cases(seed: number, n: number, inputs: { id: string; data: Buffer; edi
 }
 
 /** Runs the cases through a worker, restarting it after a hang. */
-async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, number>; bad: string[]; slowest: number }> {
+interface FuzzResult {
+  counts: Record<string, number>;
+  /** Failures: another exception, a hang, a wrong result. */
+  bad: string[];
+  /** Additions that remove-needed (which verifies its result too) then refused to undo. */
+  irreversible: string[];
+  slowest: number;
+}
+async function runCases(all: Iterable<Case>): Promise<FuzzResult> {
   const counts: Record<string, number> = {};
   const bad: string[] = [];
+  const irreversible: string[] = [];
   let slowest = 0;
   const spawnWorker = async (): Promise<Worker> => {
     const w = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), {
@@ -267,12 +264,12 @@ async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, n
     return w;
   };
   let worker = await spawnWorker();
-  const save = (c: Case, why: string) => {
+  const save = (c: Case, why: string, list = bad) => {
     mkdirSync(FAILURES, { recursive: true });
     const file = join(FAILURES, `seed${SEED}-case${c.i}.elf`);
     writeFileSync(file, c.data);
-    const op = c.op === 'add' ? `add ${c.name}${c.first ? ' --first' : ''}` : 'remove the last NEEDED';
-    bad.push(`case ${c.i} (${c.source}, ${c.what}, ${op}): ${why} [saved ${file}]`);
+    const op = `${c.op} ${c.name}${c.op === 'add' && c.first ? ' --first' : ''}`;
+    list.push(`case ${c.i} (${c.source}, ${c.what}, ${op}): ${why} [saved ${file}]`);
   };
   try {
     for (const c of all) {
@@ -301,11 +298,12 @@ async function runCases(all: Iterable<Case>): Promise<{ counts: Record<string, n
       }
       counts[reply.outcome] = (counts[reply.outcome] ?? 0) + 1;
       if (reply.outcome === 'bad') save(c, reply.detail ?? '');
+      if (reply.outcome === 'revert-refused') save(c, reply.detail ?? '', irreversible);
     }
   } finally {
     await worker.terminate();
   }
-  return { counts, bad, slowest };
+  return { counts, bad, irreversible, slowest };
 }
 
 const skip = missing({ tools: CORPUS_TOOLS });
@@ -329,8 +327,10 @@ const P_FILESZ = 32;
 const P_MEMSZ = 40;
 const P_ALIGN = 48;
 
-describe.skipIf(skip)('elf fuzz', () => {
-  it(`${CASES} mutated and truncated files end in a clean error or a verified edit (seed ${SEED})`, async () => {
+/** The seeded run, shared by the tests that judge it (run once, on first use). */
+let fuzzRun: Promise<FuzzResult> | undefined;
+function fuzz(): Promise<FuzzResult> {
+  fuzzRun ??= (async () => {
     expect(existsSync(dist('elf/index.js')), 'run `npm run build` first (the fuzz worker loads dist/)').toBe(true);
     const ids = [
       'x86_64-c-pie-default',
@@ -360,13 +360,30 @@ describe.skipIf(skip)('elf fuzz', () => {
       const lib = `${root}/lib/libdl.so.2`;
       if (existsSync(lib)) inputs.push({ id: lib, data: readFileSync(lib), edited: [] });
     }
-    const { counts, bad, slowest } = await runCases(cases(SEED, CASES, inputs));
-    console.log(`elf fuzz: ${JSON.stringify(counts)} in ${Math.round(performance.now() - t0)} ms, slowest case ${Math.round(slowest)} ms`);
+    const result = await runCases(cases(SEED, CASES, inputs));
+    console.log(`elf fuzz: ${JSON.stringify(result.counts)} in ${Math.round(performance.now() - t0)} ms, slowest case ${Math.round(result.slowest)} ms`);
+    return result;
+  })();
+  return fuzzRun;
+}
+
+describe.skipIf(skip)('elf fuzz', () => {
+  it(`${CASES} mutated and truncated files end in a clean error or a verified edit (seed ${SEED})`, async () => {
+    const { counts, bad } = await fuzz();
     expect(bad.slice(0, 15)).toEqual([]);
     // The mutations must exercise both outcomes, or the test proves nothing.
     expect(counts.verified ?? 0).toBeGreaterThan(CASES / 20);
     expect(counts.removed ?? 0).toBeGreaterThan(CASES / 50);
     expect((counts.refused ?? 0) + (counts.unreadable ?? 0)).toBeGreaterThan(CASES / 20);
+  }, 180_000);
+
+  // BUG (engine at 0a69fbf): an in-place (tier A) addition of a name that the file's .gnu.version_r
+  // already names (here after a mutation hid the NEEDED entry) cannot be removed again: remove-needed
+  // refuses because symbol versions are required from it. Deterministic repro in corpus.test.ts
+  // ('[engine bug] an entry added in place to a file whose verneed already names it ...').
+  it(`[engine bug] every addition can be removed again by remove-needed (seed ${SEED})`, async () => {
+    const { irreversible } = await fuzz();
+    expect(irreversible.length, irreversible.slice(0, 5).join('\n')).toBe(0);
   }, 180_000);
 });
 
