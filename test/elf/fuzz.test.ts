@@ -404,12 +404,11 @@ describe.skipIf(skip)('elf fuzz regressions', () => {
     expect((counts.refused ?? 0) + (counts.verified ?? 0)).toBe(3);
   });
 
-  // BUG (found by this fuzz test, seed 2 case 4870; engine at 236e804): a PT_LOAD whose p_filesz exceeds
-  // both its p_memsz and the file (readelf: "the segment's file size is larger than its memory size"), with
-  // a PT_GNU_PROPERTY whose p_filesz also runs past the end of the file, is accepted by readElf, addNeeded and the verifier; the edit "succeeds" (tier B+D) but the result's
-  // DT_STRTAB resolves through the bogus segment, so readElf(result).needed is ["", ""] instead of
-  // [libcorpusmarker.so, libc.so.6]. Expected: refuse such a file (inconsistent program headers).
-  it('[engine bug] a PT_LOAD with p_filesz > p_memsz, beyond the end of the file, is refused or edited consistently', async () => {
+  // Regression (found by this fuzz test, seed 2 case 4870; engine at 236e804, fixed since): a PT_LOAD whose
+  // p_filesz exceeds its p_memsz and the file, with a PT_GNU_PROPERTY running past the end too, was
+  // accepted; the edit "succeeded" (tier B+D) but the result's DT_STRTAB resolved through the bogus
+  // segment, so its NEEDED list read back as ["", ""].
+  it('a PT_LOAD with p_filesz > p_memsz, beyond the end of the file, is refused or edited consistently', async () => {
     const path = corpus().find((c) => c.id === 'x86_64-c-pie-conda-long')!.path;
     const data = withPhdrFields(path, [
       { type: PT_LOAD, nth: 3, field: P_FILESZ, value: 0x2000000248n },
