@@ -680,9 +680,18 @@ static void watch_setup(void) {
   }
   if (!append(state_dir, sizeof state_dir, &len, self_name)) return;
   if (syscall(SYS_newfstatat, AT_FDCWD, state_dir, &self, 0) != 0) return;
-  while (len > 0 && state_dir[len - 1] != '/') len--; /* dirname, keeping the slash */
+  /* <prefix>/lib/libmambapatch.so -> <prefix>/.mambapatch (textually; "<dir>/../" where that is unclear) */
+  while (len > 0 && state_dir[len - 1] != '/') len--;
+  while (len > 1 && state_dir[len - 1] == '/') len--;
+  size_t dir_end = len, parent = len;
+  while (parent > 0 && state_dir[parent - 1] != '/') parent--;
+  const char *last = state_dir + parent;
+  size_t last_len = dir_end - parent;
+  int unclear = parent == 0 || last_len == 0 || (last_len == 1 && last[0] == '.') ||
+                (last_len == 2 && last[0] == '.' && last[1] == '.');
+  len = unclear ? dir_end : parent;
   state_dir[len] = '\0';
-  if (!append(state_dir, sizeof state_dir, &len, "../.mambapatch")) return;
+  if (!append(state_dir, sizeof state_dir, &len, unclear ? "/../.mambapatch" : ".mambapatch")) return;
 
   size_t hlen = 0, wlen = 0;
   char watch_file[sizeof state_dir + 16];
