@@ -42,6 +42,9 @@ export interface Binaries {
   exe: { plain: string; shimFirst: string };
   dlopenHost: string;
   calls: string;
+  /** dlopen()s the shim-carrying library, then calls fchmodat itself and through a library loaded later */
+  lateHost: string;
+  lateLib: string;
 }
 
 export function buildBinaries(t: Target): Binaries {
@@ -69,6 +72,19 @@ export function buildBinaries(t: Target): Binaries {
     exe: { plain: exe(false), shimFirst: exe(true) },
     dlopenHost: cachedBuild({ name: 'dlopen-host', compiler: t.gcc, args: ['-O1'], sources: [path.join(HERE, 'dlopen_host.c')], after: ['-ldl'] }),
     calls: cachedBuild({ name: 'calls', compiler: t.gcc, args: ['-O1'], sources: [path.join(HERE, 'calls.c')] }),
+    lateHost: cachedBuild({
+      name: 'late-host',
+      compiler: t.gcc,
+      args: ['-O1', '-Wl,-z,relro,-z,now'],
+      sources: [path.join(HERE, 'late_host.c')],
+      after: ['-ldl'],
+    }),
+    lateLib: cachedBuild({
+      name: 'liblate.so',
+      compiler: t.gcc,
+      args: ['-O1', '-shared', '-fPIC', '-Wl,-soname,liblate.so'],
+      sources: [path.join(HERE, 'late_lib.c')],
+    }),
   };
 }
 
