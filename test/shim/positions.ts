@@ -71,7 +71,7 @@ export function positionSuite(t: Target): void {
         const lib = path.join(prefix, 'lib');
         const cache = path.join(prefix, 'pkgs/cache');
         const late = how === 'by path' ? path.join(lib, 'liblate.so') : 'liblate.so';
-        const env = how === 'by path' ? {} : { LD_LIBRARY_PATH: lib };
+        const env: Record<string, string> = how === 'by path' ? {} : { LD_LIBRARY_PATH: lib };
         const run = (shimLib: string) => runTarget(t, MEMBER, bins.lateHost, [shimLib, late, cache, '0775'], env);
         // without the shim both calls are refused; with it both are reported done
         expect(run(bins.lib[2].plain).stdout).toBe('self=EPERM late=EPERM\n');
