@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { shArg } from '../../hook/quote.js';
-import type { Check, DoctorContext } from '../types.js';
 import { octal } from '../../state/files.js';
+import type { Check, DoctorContext } from '../types.js';
 
 const ACL_DIRS = ['pkgs', 'pkgs/cache', 'conda-meta'];
 
