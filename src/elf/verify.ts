@@ -168,6 +168,8 @@ export function isVerified(data: Uint8Array): boolean {
 
 /** Structural comparison of an original and an edited image. */
 export function verifyEdit(before: Uint8Array, after: Uint8Array, file?: string): void {
+  // An exact restore is checked by its SHA-256 instead: the original may have quirks the edit did not.
+  if (isVerified(after)) return;
   const a = parseElf(before, file);
   let b: ElfFile;
   try {
