@@ -22,6 +22,7 @@ import {
   elflintLines,
   markerLib,
   newLines,
+  readelfDynamic,
   readelfNeeded,
   relocatableObject,
   runElf,
@@ -36,8 +37,11 @@ import {
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const cli = (...args: string[]) => runProcess(process.execPath, [CLI, ...args]);
 const LD_SO = '/lib64/ld-linux-x86-64.so.2';
-/** patchelf adds at least a page (64 KiB on aarch64/ppc64le); our engine must stay well below. */
-const MAX_BYTES_ADDED = 16 * 1024;
+/**
+ * What an addition may add beyond a copy of .dynstr: the name, the undo record, a new .dynamic, alignment.
+ * patchelf adds at least a page (64 KiB on aarch64/ppc64le); writing out a .bss adds its size.
+ */
+const SLACK = 16 * 1024;
 
 const skip = missing({ tools: CORPUS_TOOLS });
 const files: CorpusFile[] = skip ? [] : [...corpus(), ...systemLibraries()];
@@ -82,7 +86,6 @@ describe.skipIf(skip)('elf corpus: add the marker, run, compare, remove', () => 
       expect(api.changed).toBe(true);
       expect(Buffer.from(api.data).equals(edited), 'API and CLI produce the same file').toBe(true);
       expect(api.bytesAdded).toBe(edited.length - orig.length);
-      if (f.variant !== 'system') expect(api.bytesAdded, 'never a page of padding, never a .bss written out').toBeLessThan(MAX_BYTES_ADDED);
 
       // The real loader loads the marker, and the program still does what it did.
       const ran = await runElf(f.arch, f.kind, out, markerDir(f.arch), f.symbol);
@@ -109,15 +112,17 @@ describe.skipIf(skip)('elf corpus: add the marker, run, compare, remove', () => 
       expect(Buffer.from(removeNeeded(edited, MARKER_NAME, { file: out }).data).equals(orig)).toBe(true);
     });
 
-    it('adds fewer bytes than patchelf --add-needed (when patchelf can edit it at all)', async () => {
+    it('adds at most a copy of .dynstr and a little more, and fewer bytes than patchelf --add-needed', async () => {
+      const strsz = (await readelfDynamic(f.path)).strsz ?? 0;
       const theirs = join(tmp.dir, `${f.id}.patchelf`);
+      // patchelf can fail (0.14 asserts on ppc64le-c-lib-spare0); then only the first bound applies.
       const pe = await runProcess('patchelf', ['--add-needed', MARKER_NAME, '--output', theirs, f.path]);
-      if (pe.status !== 0) return; // e.g. patchelf 0.14 asserts on ppc64le-c-lib-spare0
-      const size = statSync(f.path).size;
-      const patchelfAdded = statSync(theirs).size - size;
+      const patchelfAdded = pe.status === 0 ? statSync(theirs).size - statSync(f.path).size : Infinity;
       for (const first of [false, true]) {
         const ours = addNeeded(readFileSync(f.path), MARKER_NAME, { first }).bytesAdded;
-        expect(ours, `${first ? '--first' : 'last'}: ours adds ${ours} bytes, patchelf ${patchelfAdded}`).toBeLessThan(patchelfAdded);
+        const what = `${first ? '--first' : 'last'}: ours adds ${ours} bytes (.dynstr ${strsz}), patchelf ${patchelfAdded}`;
+        expect(ours, `${what}; never a page of padding, never a .bss written out`).toBeLessThanOrEqual(strsz + SLACK);
+        expect(ours, what).toBeLessThan(patchelfAdded);
       }
     });
   });

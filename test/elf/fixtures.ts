@@ -110,6 +110,8 @@ const VARIANTS: Record<string, () => string[]> = {
   bigbss: () => ['-DBIG_BSS'],
   lld: () => ['-B', lldDir(), '-fuse-ld=lld'],
   lldbigbss: () => ['-DBIG_BSS', '-B', lldDir(), '-fuse-ld=lld'],
+  // A .dynstr no cave can hold and a 1 MiB .bss: the new table needs a new PT_LOAD (tier D).
+  manysyms: () => ['-DMANY_SYMBOLS', '-DBIG_BSS', '-DBSS_SIZE=(1<<20)', '-Wl,--export-dynamic'],
   // Input for the conda-build "shorter rpath" case: a long build-prefix RPATH, as conda-build links.
   longrpath: () => ['-Wl,--disable-new-dtags', `-Wl,-rpath,/opt/conda-bld/pkg_1700000000000/_h_env_${'placehold_'.repeat(8)}/lib`],
 };
@@ -155,7 +157,7 @@ export function corpus(): CorpusFile[] {
   };
   const kinds: Kind[] = ['pie', 'exec', 'lib'];
   for (const kind of kinds) {
-    for (const variant of ['default', 'znow', 'norelro', 'noseparate', 'sysv', 'spare0', 'bigbss', 'lld', 'lldbigbss']) {
+    for (const variant of ['default', 'znow', 'norelro', 'noseparate', 'sysv', 'spare0', 'bigbss', 'lld', 'lldbigbss', 'manysyms']) {
       add('x86_64', 'c', kind, variant);
     }
   }
@@ -165,6 +167,7 @@ export function corpus(): CorpusFile[] {
   for (const arch of ['aarch64', 'ppc64le'] as Arch[]) {
     for (const kind of kinds) for (const variant of ['default', 'znow', 'spare0', 'lld']) add(arch, 'c', kind, variant);
     add(arch, 'c', 'lib', 'lldbigbss');
+    for (const kind of ['pie', 'lib'] as Kind[]) add(arch, 'c', kind, 'manysyms');
   }
   // conda-build copies: a shorter rpath rewritten in place, and a longer one that makes patchelf move tables.
   for (const arch of Object.keys(ARCHES) as Arch[]) {
@@ -275,6 +278,8 @@ export interface ReadelfView {
   soname?: string;
   rpath?: string;
   runpath?: string;
+  /** DT_STRSZ, the size of the dynamic string table. */
+  strsz?: number;
   class?: string;
   data?: string;
   machine?: string;
@@ -302,17 +307,20 @@ export function parseReadelf(text: string, single?: string): Map<string, Readelf
       else cur[tag!.toLowerCase() as 'soname' | 'rpath' | 'runpath'] = value!;
       continue;
     }
+    const strsz = /\(STRSZ\)\s+(\d+) \(bytes\)$/.exec(line);
+    if (strsz) cur.strsz = Number(strsz[1]);
     const hdr = /^\s+(Class|Data|Machine):\s+(.*)$/.exec(line);
     if (hdr) cur[hdr[1]!.toLowerCase() as 'class' | 'data' | 'machine'] = hdr[2]!.trim();
   }
   return out;
 }
 
-export async function readelfNeeded(path: string): Promise<string[]> {
+export async function readelfDynamic(path: string): Promise<ReadelfView> {
   const r = await runProcess('readelf', ['-dW', path]);
   if (r.status !== 0) throw new Error(`readelf -dW ${path}: ${r.stderr}`);
-  return parseReadelf(r.stdout, path).get(path)!.needed;
+  return parseReadelf(r.stdout, path).get(path)!;
 }
+export const readelfNeeded = async (path: string): Promise<string[]> => (await readelfDynamic(path)).needed;
 
 /** eu-elflint --gnu-ld output lines with the file name replaced (so two files' reports can be diffed). */
 export async function elflintLines(path: string): Promise<string[]> {
