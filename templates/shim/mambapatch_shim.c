@@ -63,6 +63,13 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* Whether GCC turns `return fnptr(...)` into a jump here (see mp_dlopen). */
+#if defined(__powerpc64__)
+#define MP_TAIL_CALLS 0
+#else
+#define MP_TAIL_CALLS 1
+#endif
+
 /* The marker `mambapatch shim info` reads from the file. */
 EXPORT const char mambapatch_shim_id[] = "@(#)mambapatch-shim version=" MAMBAPATCH_VERSION " arch=" MP_ARCH;
 
@@ -444,7 +451,10 @@ static const struct hook hooks[] = {
     {"futimes", (void *)mp_futimes, 0},     {"futimesat", (void *)mp_futimesat, 0},
     {"utime", (void *)mp_utime, 0},         {"fchmodat", (void *)mp_fchmodat, 0},
     {"chmod", (void *)mp_chmod, 0},         {"fchmod", (void *)mp_fchmod, 0},
-    {"dlopen", (void *)mp_dlopen, 1},       {"dlsym", (void *)mp_dlsym, 1},
+    {"dlopen", (void *)mp_dlopen, 1},
+#if MP_TAIL_CALLS
+    {"dlsym", (void *)mp_dlsym, 1},
+#endif
 };
 
 static uintptr_t self_base;          /* dlpi_addr of the shim */
@@ -529,16 +539,21 @@ static int needs_caller(const char *file) {
   return !slash;
 }
 
+/*
+ * glibc's dlopen and dlsym look at their return address: a bare name is searched along the caller's
+ * RPATH/RUNPATH, "$ORIGIN" is the caller's, RTLD_NEXT is relative to the caller. Where the compiler turns
+ * `return real(...)` into a jump (x86_64, aarch64), such calls are handed over untouched and objects they
+ * bring in are patched at the next dlsym. GCC does not emit indirect tail calls on ppc64le: there dlsym
+ * is left alone and dlopen patches right away (a bare name is then searched as if the shim asked).
+ */
 static void *mp_dlopen(const char *file, int mode) {
-  /* A bare name is searched along the caller's RPATH/RUNPATH, "$ORIGIN" is the caller's: such calls are
-   * handed over untouched (a tail call keeps the caller's return address); mp_dlsym rescans later. */
-  if (needs_caller(file)) return real_dlopen(file, mode);
+  if (MP_TAIL_CALLS && needs_caller(file)) return real_dlopen(file, mode);
   void *h = real_dlopen(file, mode);
   if (h) rescan_if_loaded();
   return h;
 }
 
-static void *mp_dlsym(void *handle, const char *name) {
+__attribute__((unused)) static void *mp_dlsym(void *handle, const char *name) {
   /* RTLD_NEXT/RTLD_DEFAULT depend on the caller: hand them over untouched (a tail call) */
   if (handle == RTLD_NEXT || handle == RTLD_DEFAULT) return real_dlsym(handle, name);
   rescan_if_loaded(); /* catches objects that a dlopen by bare name brought in */

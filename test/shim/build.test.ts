@@ -61,6 +61,18 @@ describe('shipped shims', () => {
   }
 });
 
+describe('dlopen/dlsym hand-over keeps the caller (a jump, not a call)', () => {
+  const DISASM = { x86_64: ['objdump', /\tjmp\s+\*/], aarch64: ['aarch64-linux-gnu-objdump', /\tbr\t/] } as const;
+  for (const [arch, [tool, jump]] of Object.entries(DISASM)) {
+    it.skipIf(missing({ tools: [tool] }))(arch, () => {
+      for (const fn of ['mp_dlopen', 'mp_dlsym']) {
+        const r = spawnSync(tool, ['-d', `--disassemble=${fn}`, shimFile(arch)], { encoding: 'utf8' });
+        expect(r.stdout, fn).toMatch(jump);
+      }
+    });
+  }
+});
+
 describe.skipIf(missing({ tools: ['gcc'] }))('building', () => {
   const tmp = worldTmp('shim-build');
   afterAll(() => tmp.cleanup());
