@@ -86,6 +86,36 @@ describe.skipIf(missing({ tools: ['gcc'] }))('building', () => {
   });
 });
 
+describe.skipIf(missing({ tools: ['gcc'] }))('a package without prebuilt shims', () => {
+  // a copy of the built package (dist, templates, package.json) with node_modules linked, and no shims/
+  const tmp = worldTmp('shim-nobuilt');
+  afterAll(() => tmp.cleanup());
+  const pkg = path.join(tmp.dir, 'pkg');
+  fs.mkdirSync(pkg);
+  for (const d of ['dist', 'templates', 'package.json']) fs.cpSync(path.join(ROOT, d), path.join(pkg, d), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+  const run = (env: NodeJS.ProcessEnv, ...args: string[]) =>
+    spawnSync(process.execPath, [path.join(pkg, 'dist/src/cli.js'), 'shim', 'path', ...args], { encoding: 'utf8', env });
+
+  it('compiles the shim into the user cache with the host compiler', () => {
+    const cache = path.join(tmp.dir, 'cache');
+    const r = run({ PATH: process.env.PATH, XDG_CACHE_HOME: cache });
+    const expected = path.join(cache, 'mambapatch', shimVersion(), 'x86_64', SHIM_FILENAME);
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, `${expected}\n`, '']);
+    expect(shimInfo(expected)).toEqual({ arch: 'x86_64', version: shimVersion() });
+  });
+
+  it('without a compiler, says exactly what is missing (exit 1)', () => {
+    const r = run({ PATH: tmp.dir, XDG_CACHE_HOME: path.join(tmp.dir, 'cache2') }, '--arch', 'aarch64');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `mambapatch: ${path.join(pkg, 'shims/aarch64', SHIM_FILENAME)}: no prebuilt aarch64 shim in this mambapatch package and no ` +
+        'compiler to build one: install aarch64-linux-gnu-gcc (Debian/Ubuntu: `apt-get install gcc-aarch64-linux-gnu ' +
+        'libc6-dev-arm64-cross`), or install a mambapatch package that ships shims/aarch64\n',
+    );
+  });
+});
+
 describe('shim API and CLI errors', () => {
   it('rejects files that are not shims, and unknown architectures', () => {
     expect(() => shimInfo('/bin/sh')).toThrow(/\/bin\/sh: not a mambapatch shim/);
