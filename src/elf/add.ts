@@ -39,7 +39,10 @@ function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
   }
   const slot = hasSpareSlot(elf);
   const strOff = reusableString(elf, name);
-  const { built, tier } = slot && strOff !== undefined ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
+  // Symbol versions already required from NAME (e.g. after `patchelf --remove-needed`): removing an
+  // in-place entry again would be refused, so write an undo record (tier B) that restores exactly.
+  const versioned = info.versionNeeds.some((v) => v.file === name);
+  const { built, tier } = slot && strOff !== undefined && !versioned ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
   const out = built.result;
   const after = neededOf(out, file);
   const expected = opts.first ? [name, ...info.needed] : [...info.needed, name];

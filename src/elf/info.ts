@@ -154,8 +154,6 @@ function refusal(elf: ElfFile, info: ElfInfo): string | undefined {
     if (prev && p.vaddr < prev.vaddr + prev.memsz) return `has overlapping or unsorted PT_LOAD segments (program header ${p.index})`;
   }
   if (!elf.strtab) return 'has no DT_STRTAB/DT_STRSZ in its dynamic table';
-  const orphan = info.versionNeeds.find((v) => !info.needed.includes(v.file));
-  if (orphan) return `is inconsistent: it requires symbol versions from ${orphan.file}, which is not in DT_NEEDED`;
   if (elf.dynamic.terminator < 0 && elf.dynamic.slots.length === 0) return 'has an empty dynamic table';
   if (elf.shdrs.some((s) => s.type === SHT.DYNAMIC) && !elf.shdrs.some((s) => s.type === SHT.DYNAMIC && s.offset === elf.dynamic!.phdr.offset)) {
     return 'has a .dynamic section that disagrees with PT_DYNAMIC';
