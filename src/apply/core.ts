@@ -18,7 +18,7 @@ import { readManifest, type Manifest, type Method } from '../state/manifest.js';
 import { statePaths, type StatePaths } from '../state/paths.js';
 import { checkTrusted } from '../state/trust.js';
 import { shimVersion } from '../shim/index.js';
-import { executeApply, executeRevert, removeLeftovers } from './execute.js';
+import { executeApply, executeRevert, removeLeftovers, writeWatch } from './execute.js';
 
 export interface RunOptions {
   method?: 'auto' | Method;
@@ -87,7 +87,11 @@ export function apply(arg: string | undefined, opts: RunOptions = {}): RunResult
     const manifest = readManifest(p.manifest);
     const plan = compute(manifest);
     if (changes(plan).length === 0) {
-      if (journal) fs.rmSync(p.journal, { force: true });
+      if (journal) {
+        // The interrupted run had changed every file; finish its bookkeeping.
+        if (manifest) writeWatch(r.prefix, p, manifest);
+        fs.rmSync(p.journal, { force: true });
+      }
       return { plan, dryRun: false, changed: journal !== null, recovered: journal ?? undefined };
     }
     preflight(r.prefix, plan);
@@ -106,8 +110,8 @@ export function revert(arg: string | undefined, opts: RunOptions = {}): RunResul
     return { plan, dryRun: Boolean(opts.dryRun), changed: false };
   }
   return locked(r.prefix, p, opts, (journal) => {
-    if (!fs.existsSync(p.manifest) && !journal && !fs.existsSync(p.backup)) {
-      // Only our lock was there (another run removed the state while we waited).
+    if (fs.readdirSync(p.dir).every((n) => n === 'lock')) {
+      // Only our lock is there (another run removed the state while we waited).
       const plan = buildRevertPlan(r.prefix, r.how, null);
       plan.notes.push('no mambapatch state in this prefix: nothing to revert');
       return { plan, dryRun: false, changed: false };

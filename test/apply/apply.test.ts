@@ -228,7 +228,8 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(memberInstall(prefix, 'condabin/mamba').stderr).toContain(FAIL_1X);
     const dry = JSON.parse(cli(['apply', prefix, '--dry-run', '--json', '--method', 'needed']).stdout);
     expect(dry.plan.steps.map((s: { path: string }) => s.path)).toEqual(['lib/libmambapatch.so', 'lib/libmamba.so.2']);
-    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    const applied = cli(['apply', prefix, '-q']);
+    expect(applied.status, applied.stderr).toBe(0);
     const m = readJson(path.join(prefix, '.mambapatch', 'manifest.json'));
     expect(m.entries.filter((e: { role: string }) => e.role === 'target').map((e: { path: string }) => e.path)).toEqual(['bin/mamba', 'condabin/mamba']);
     for (const entry of ['bin/mamba', 'condabin/mamba']) expect(memberInstall(prefix, entry).status).toBe(0);
@@ -246,6 +247,17 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(snapshot(prefix)).toEqual(before);
     const st = runAs(MEMBER, process.execPath, [CLI, 'status', prefix, '--check'], { env: { PATH: '/usr/bin:/bin', NO_COLOR: '1' } });
     expect(st.status).toBe(3);
+  });
+
+  it('revert removes a state directory without a manifest (e.g. only a hook), and says it changed something', () => {
+    const { prefix } = fixture('hookonly', { mamba2: true });
+    const state = path.join(prefix, '.mambapatch');
+    fs.mkdirSync(state);
+    fs.chmodSync(state, 0o755);
+    fs.writeFileSync(path.join(state, 'hook.sh'), '#!/bin/sh\n');
+    expect(cli(['revert', prefix, '--detailed-exitcode', '-q']).status).toBe(10);
+    expect(fs.existsSync(state)).toBe(false);
+    expect(cli(['revert', prefix, '--detailed-exitcode', '-q']).status).toBe(0);
   });
 
   it('keeps a manifest that records every changed file', () => {
