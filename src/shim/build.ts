@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findOnPath } from '../prefix/resolve.js';
 
 export const SHIM_ARCHES = ['x86_64', 'aarch64', 'ppc64le'] as const;
 export type ShimArch = (typeof SHIM_ARCHES)[number];
@@ -75,20 +76,6 @@ export function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /** Compiler names tried for an architecture: the host's `cc`/`gcc` for the host, else `<triple>-gcc`. */
 export function compilerNames(arch: ShimArch): string[] {
   const cross = `${TRIPLES[arch]}-gcc`;
@@ -96,11 +83,7 @@ export function compilerNames(arch: ShimArch): string[] {
 }
 
 export function findCompiler(arch: ShimArch): string | undefined {
-  for (const name of compilerNames(arch)) {
-    const p = onPath(name);
-    if (p) return p;
-  }
-  return undefined;
+  return findOnPath(compilerNames(arch), process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin');
 }
 
 /** What to install to get a compiler for an architecture (for error messages). */

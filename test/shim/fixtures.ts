@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { shareWith } from '../../src/demo/prefix.js';
 import { cachedBuild } from '../helpers/build.js';
 import { GROUP, OWNER, runAs, type RunResult } from '../helpers/users.js';
 
@@ -104,17 +105,7 @@ export function makePrefix(dir: string, files: { exe?: string; lib?: string; shi
   if (files.lib) fs.copyFileSync(files.lib, path.join(prefix, 'lib/libmamba.so.4'));
   if (files.shim) fs.copyFileSync(files.shim, path.join(prefix, 'lib/libmambapatch.so'));
   fs.writeFileSync(path.join(prefix, 'pkgs/cache/497deca9.json'), '{}\n');
-  ownTree(prefix);
-  const walk = (p: string) => {
-    const st = fs.statSync(p);
-    if (st.isDirectory()) {
-      fs.chmodSync(p, 0o2775);
-      for (const n of fs.readdirSync(p)) walk(path.join(p, n));
-    } else {
-      fs.chmodSync(p, (st.mode & 0o777) | 0o664);
-    }
-  };
-  walk(prefix);
+  shareWith(prefix, OWNER);
   return prefix;
 }
 
