@@ -65,6 +65,8 @@ function inputs(): Input[] {
     pick('x86_64-c-lib-lld'),
     pick('x86_64-cxx-lib-default'),
     pick('x86_64-c-pie-conda-long'),
+    pick('x86_64-c-lib-manysyms'),
+    pick('x86_64-c-exec-lldbigbss'),
     pick('aarch64-c-lib-default'),
     pick('aarch64-c-pie-lld'),
     pick('ppc64le-c-lib-spare0'),
