@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -463,6 +464,12 @@ static int interposing;              /* loaded before libc: symbol lookup alread
 static unsigned long long seen_adds; /* dl_iterate_phdr's load counter at the last scan */
 
 static void write_slot(const struct dl_phdr_info *info, void **slot, void *value) {
+  /* Let the kernel try the store first: it fails with EFAULT instead of faulting when the page is
+   * read-only. A writable page may also belong to an object another thread is still relocating; it must
+   * not be made read-only under the loader's feet. */
+  struct iovec local = {&value, sizeof value}, remote = {slot, sizeof value};
+  long w = syscall(SYS_process_vm_writev, (long)syscall(SYS_getpid), &local, 1UL, &remote, 1UL, 0UL);
+  if (w == (long)sizeof value) return;
   uintptr_t page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
   uintptr_t addr = (uintptr_t)slot, page = addr & ~(page_size - 1);
   int prot = -1, relro = 0;
