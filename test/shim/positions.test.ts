@@ -21,6 +21,26 @@ describe.skipIf(needs)('shim loading positions, native', () => {
       fs.copyFileSync(path.join(ROOT, 'templates/demo/mamba1_main.py'), path.join(tmp.dir, 'mamba1_main.py'));
     });
     afterAll(() => tmp?.cleanup());
+    it('patches a library that python loads later (by path and by bare name)', () => {
+      const bins = buildBinaries(TARGETS.x86_64);
+      const prefix = makePrefix(path.join(tmp.dir, 'late'), { lib: bins.lib[2].withShim, shim: shimFile('x86_64') });
+      const lib = path.join(prefix, 'lib');
+      fs.copyFileSync(bins.lateLib, path.join(lib, 'liblate.so'));
+      const script = [
+        'import ctypes, sys',
+        'ctypes.CDLL(sys.argv[1])',
+        'late = ctypes.CDLL(sys.argv[2])',
+        'print(late.late_chmod(sys.argv[3].encode(), 0o775))',
+      ].join('\n');
+      const run = (first: string, late: string) =>
+        runAs(MEMBER, '/usr/bin/python3', ['-c', script, first, late, path.join(prefix, 'pkgs/cache')], {
+          env: { PATH: '/usr/bin:/bin', LANG: 'C', LD_LIBRARY_PATH: lib },
+        }).stdout;
+      expect(run(bins.lib[2].plain, 'liblate.so')).toBe('1\n'); // EPERM without the shim
+      expect(run(path.join(lib, 'libmamba.so.4'), path.join(lib, 'liblate.so'))).toBe('0\n');
+      expect(run(path.join(lib, 'libmamba.so.4'), 'liblate.so')).toBe('0\n');
+    });
+
     for (const major of [1, 2] as const) {
       for (const withShim of [false, true]) {
         it(`mamba ${major}.x ${withShim ? 'succeeds with' : 'fails without'} the shim`, () => {
