@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildPrefix, gxxCompile, templatesDir } from '../src/demo/prefix.js';
+import { addNeeded } from '../src/elf/index.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const REPS = Number(process.env.BENCH_REPS ?? 5);
@@ -72,6 +73,18 @@ function smallPrefix1(): string {
   const prefix = path.join(ROOT, 'mamba1');
   if (!fs.existsSync(prefix)) buildPrefix(prefix, { mamba1: true }, gxxCompile(path.join(ROOT, 'cc')));
   return prefix;
+}
+
+/** `bin/mamba-emptylib`: the stand-in with an empty library added as its first DT_NEEDED. */
+function emptyNeeded(prefix: string): string {
+  const lib = path.join(prefix, 'lib', 'libbenchempty.so');
+  const src = path.join(ROOT, 'empty.c');
+  fs.writeFileSync(src, 'int mambapatch_bench_empty;\n');
+  fs.copyFileSync(gxxCompile(path.join(ROOT, 'cc'))({ name: 'libbenchempty.so', args: ['-shared', '-fPIC', '-x', 'c'], sources: [src] }), lib);
+  const exe = path.join(prefix, 'bin', 'mamba-emptylib');
+  const res = addNeeded(fs.readFileSync(path.join(prefix, 'bin', 'mamba')), '$ORIGIN/../lib/libbenchempty.so', { first: true });
+  fs.writeFileSync(exe, res.data, { mode: 0o755 });
+  return exe;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -144,6 +157,12 @@ export async function run(): Promise<void> {
     const base = (u1 + u2) / 2;
     const patched = (p1 + p2) / 2;
     console.log(`launch of the ${label} (\`bin/mamba --version\`, ${n} runs x 2, ${tool}):`);
+    if (method === 'needed') {
+      // The cost of loading any one more library, for scale: an empty library as first DT_NEEDED.
+      const empty = emptyNeeded(prefix);
+      const e = launchMs(empty, n);
+      console.log(`  for scale, an empty library as first DT_NEEDED instead: wall ${e.toFixed(3)} ms, cpu ${lastCpuMs.toFixed(3)} ms`);
+    }
     console.log(`  wall: unpatched ${base.toFixed(3)} ms, patched ${patched.toFixed(3)} ms, ratio ${(patched / base).toFixed(3)}`);
     if (cpu.every((c) => !Number.isNaN(c))) {
       const cb = (cpu[0]! + cpu[3]!) / 2;
