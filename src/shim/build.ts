@@ -37,6 +37,7 @@ export const CFLAGS = [
   '-fno-tree-loop-distribute-patterns', // no memcpy/memset calls
   '-ftls-model=global-dynamic', '-fno-plt',
   '-Wl,-soname,libmambapatch.so', '-Wl,-z,relro,-z,now', '-Wl,--hash-style=both',
+  '-Wl,-z,nodelete', // never unloaded: patched GOT entries point into it
 ];
 
 /** The architecture this process runs on, in mambapatch's names. */

@@ -40,9 +40,10 @@ describe('shipped shims', () => {
         expect(needed.filter((n) => n !== 'libc.so.6' && n !== 'libdl.so.2')).toEqual([]);
         expect(readelf(['-h', file])).toContain(MACHINE[arch]);
       });
-      it('has no TLS, no static-TLS flag and no fortify or stack-protector imports', () => {
+      it('has no TLS, no static-TLS flag, no fortify or stack-protector imports, and is never unloaded', () => {
         expect(readelf(['-l', '-W', file])).not.toMatch(/\bTLS\b/);
         expect(readelf(['-d', '-W', file])).not.toContain('STATIC_TLS');
+        expect(readelf(['-d', '-W', file])).toMatch(/FLAGS_1.*NODELETE/); // patched GOTs point into it
         expect(readelf(['--dyn-syms', '-W', file])).not.toMatch(/_chk@|__stack_chk/);
       });
       it('exports exactly the wrapped functions and its marker', () => {

@@ -46,6 +46,8 @@ export interface Binaries {
   /** dlopen()s the shim-carrying library, then calls fchmodat itself and through a library loaded later */
   lateHost: string;
   lateLib: string;
+  /** a plain C library with the shim as DT_NEEDED: unloadable, unlike the C++ stand-in */
+  carrier: string;
 }
 
 export function buildBinaries(t: Target): Binaries {
@@ -85,6 +87,12 @@ export function buildBinaries(t: Target): Binaries {
       compiler: t.gcc,
       args: ['-O1', '-shared', '-fPIC', '-Wl,-soname,liblate.so'],
       sources: [path.join(HERE, 'late_lib.c')],
+    }),
+    carrier: cachedBuild({
+      name: 'libcarrier.so',
+      compiler: t.gcc,
+      args: ['-O1', '-shared', '-fPIC', '-Wl,-soname,libcarrier.so', '-Wl,-rpath,$ORIGIN', '-Wl,--no-as-needed'],
+      sources: [path.join(HERE, 'late_lib.c'), shim],
     }),
   };
 }

@@ -2,7 +2,8 @@
  *   - calls fchmodat itself (its GOT is read-only after relocation: linked with -z now),
  *   - dlopen()s a library loaded later (by path, or by bare name: argv[2] without a slash) and calls
  *     fchmodat through it.
- * Prints "self=<errno name> late=<errno name>". Usage: late_host SHIMLIB LATELIB DIR MODE */
+ *   - dlclose()s the first library and calls fchmodat itself again (the shim must stay loaded).
+ * Prints "self=<errno name> late=<errno name> closed=<errno name>". Usage: late_host SHIMLIB LATELIB DIR MODE */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +16,15 @@ static const char *name(int e) { return e == 0 ? "0" : e == EPERM ? "EPERM" : "o
 int main(int argc, char **argv) {
   if (argc < 5) return 2;
   mode_t mode = (mode_t)strtol(argv[4], NULL, 8);
-  if (!dlopen(argv[1], RTLD_NOW)) return fprintf(stderr, "%s\n", dlerror()), 2;
+  void *first = dlopen(argv[1], RTLD_NOW);
+  if (!first) return fprintf(stderr, "%s\n", dlerror()), 2;
   int self = fchmodat(AT_FDCWD, argv[3], mode, 0) ? errno : 0;
   void *late = dlopen(argv[2], RTLD_NOW);
   if (!late) return fprintf(stderr, "%s\n", dlerror()), 2;
   int (*late_chmod)(const char *, int) = (int (*)(const char *, int))dlsym(late, "late_chmod");
-  printf("self=%s late=%s\n", name(self), name(late_chmod(argv[3], (int)mode)));
+  int late_rc = late_chmod(argv[3], (int)mode);
+  dlclose(first);
+  int closed = fchmodat(AT_FDCWD, argv[3], mode, 0) ? errno : 0;
+  printf("self=%s late=%s closed=%s\n", name(self), name(late_rc), name(closed));
   return 0;
 }

@@ -64,19 +64,20 @@ export function positionSuite(t: Target): void {
 
   describe(`the library position patches objects loaded before and after it (${t.arch})`, () => {
     for (const how of ['by path', 'by bare name'] as const) {
-      it(`read-only GOT of the host, and a library dlopen()ed later ${how}`, () => {
+      it(`read-only GOT of the host, a library dlopen()ed later ${how}, and after dlclose`, () => {
         const prefix = path.join(tmp.dir, `late-${how.replace(/ /g, '-')}`);
         makePrefix(prefix, { lib: bins.lib[2].withShim, shim: shimFile(t.arch) });
         fs.copyFileSync(bins.lateLib, path.join(prefix, 'lib/liblate.so'));
+        fs.copyFileSync(bins.carrier, path.join(prefix, 'lib/libcarrier.so'));
         const lib = path.join(prefix, 'lib');
         const cache = path.join(prefix, 'pkgs/cache');
         const late = how === 'by path' ? path.join(lib, 'liblate.so') : 'liblate.so';
         const env: Record<string, string> = how === 'by path' ? {} : { LD_LIBRARY_PATH: lib };
         const run = (shimLib: string) => runTarget(t, MEMBER, bins.lateHost, [shimLib, late, cache, '0775'], env);
         // without the shim both calls are refused; with it both are reported done
-        expect(run(bins.lib[2].plain).stdout).toBe('self=EPERM late=EPERM\n');
-        const r = run(path.join(lib, 'libmamba.so.4'));
-        expect([r.stdout, r.stderr]).toEqual(['self=0 late=0\n', '']);
+        expect(run(bins.lateLib).stdout).toBe('self=EPERM late=EPERM closed=EPERM\n');
+        const r = run(path.join(lib, 'libcarrier.so'));
+        expect([r.stdout, r.stderr, r.status]).toEqual(['self=0 late=0 closed=0\n', '', 0]);
       });
     }
   });
