@@ -14,7 +14,7 @@ import { DT, PF } from './constants.js';
 import { dynInsert } from './dynedit.js';
 import { dynSections, encodeDyn, rawSlots, reusableString, updateSymbols, writeSlots } from './dynamic.js';
 import { describe, neededOf } from './info.js';
-import { Layout, type Region } from './layout.js';
+import { Layout, type PhtSlot, type Region } from './layout.js';
 import { liveEntries, parseElf, type ElfFile } from './parse.js';
 import { Plan } from './plan.js';
 import type { AddOptions, EditResult } from './result.js';
@@ -23,6 +23,14 @@ import { checkEdit } from './verify.js';
 
 /** The largest .bss an executable's edit writes out as zeros instead of moving the program headers. */
 const MAX_BSS_FILL = 256 << 20;
+
+const PHT_SLOT_TEXT: Record<PhtSlot, string> = {
+  null: 'from a PT_NULL slot',
+  grow: 'in free space after the table',
+  cave: 'table moved into padding at the image base',
+  gap: 'table moved into a page opened at the image base',
+  move: 'table moved into the new segment',
+};
 
 export function addNeeded(data: Uint8Array, name: string, opts: AddOptions = {}): EditResult {
   return guarded(opts.file, `cannot add ${name}`, () => add(data, name, opts));
@@ -197,6 +205,6 @@ function layoutOnce(
   const tier = layout.newLoad ? 'D' : slot ? 'B' : 'C';
   const where = [strRegion!.how === 'cave' ? '.dynstr in padding after a read-only segment' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];
   if (dynRegion) where.push(`.dynamic ${dynRegion.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`);
-  if (layout.newLoad) where.push(`program header ${layout.newLoad.slot === 'null' ? 'from a PT_NULL slot' : layout.newLoad.slot === 'grow' ? 'in free space after the table' : 'table moved'}`);
+  if (layout.newLoad) where.push(`program header ${PHT_SLOT_TEXT[layout.newLoad.slot]}`);
   return { built: { plan, result, how: where.join(', ') }, tier };
 }

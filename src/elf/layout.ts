@@ -15,15 +15,18 @@ export interface Region {
   vaddr: number;
   /** True when the region is inside the original bytes (a cave): write with plan.put. */
   inPlace: boolean;
-  how: 'cave' | 'extend' | 'new-load';
+  how: 'cave' | 'extend' | 'new-load' | 'gap';
 }
+
+export type PhtSlot = 'null' | 'grow' | 'cave' | 'gap' | 'move';
 
 export class Layout {
   readonly phdrs: Phdr[];
   readonly pageSize: number;
   /** Set when a new PT_LOAD is added. */
-  newLoad?: { phdr: Phdr; slot: 'null' | 'grow' | 'move'; index: number };
-  phtMoved = false;
+  newLoad?: { phdr: Phdr; slot: PhtSlot; index: number };
+  /** Where the program-header table went when it moved (final file offset). */
+  phtMovedTo?: Region;
 
   constructor(readonly plan: Plan) {
     this.phdrs = plan.elf.phdrs.map((p) => ({ ...p }));
@@ -55,29 +58,38 @@ export class Layout {
     return !claims.some((c) => c.off < end && c.off + c.len > start);
   }
 
-  /** Padding after a read-only PT_LOAD that can hold `len` bytes without growing the file. */
-  cave(len: number): Region | undefined {
+  /**
+   * Zero padding after a read-only PT_LOAD (filesz = memsz) that can hold `len` bytes at `align` without
+   * growing the file or reaching the next PT_LOAD's first page; with `base`, only in a LOAD whose
+   * vaddr - offset is that image base (where old kernels look for the program headers).
+   */
+  private findCave(len: number, opts: { align?: number; base?: number } = {}): { p: Phdr; start: number } | undefined {
     const data = this.plan.orig;
     const loads = this.loads();
     const cands = loads
-      .filter((p) => !(p.flags & PF.W) && p.filesz === p.memsz)
+      .filter((p) => !(p.flags & PF.W) && p.filesz === p.memsz && (opts.base === undefined || p.vaddr - p.offset === opts.base))
       .sort((a, b) => (a.flags & PF.X) - (b.flags & PF.X));
     const claims = this.claims();
     for (const p of cands) {
-      const start = p.offset + p.filesz;
+      const start = alignUp(p.offset + p.filesz, opts.align ?? 1);
       const end = start + len;
       if (end > data.length) continue;
       const next = loads.filter((q) => q.vaddr > p.vaddr).sort((a, b) => a.vaddr - b.vaddr)[0];
-      const vend = p.vaddr + p.filesz + len;
-      if (next && vend > alignDown(next.vaddr, this.pageSize)) continue;
-      if (!this.free(start, end, claims)) continue;
-      if (!isZero(data, start, end)) continue;
-      const region: Region = { off: start, vaddr: p.vaddr + p.filesz, inPlace: true, how: 'cave' };
-      p.filesz += len;
-      p.memsz += len;
-      return region;
+      if (next && p.vaddr + (end - p.offset) > alignDown(next.vaddr, this.pageSize)) continue;
+      if (!this.free(p.offset + p.filesz, end, claims)) continue;
+      if (!isZero(data, p.offset + p.filesz, end)) continue;
+      return { p, start };
     }
     return undefined;
+  }
+
+  /** Claims a cave (see findCave): the LOAD grows over it. */
+  cave(len: number, opts: { align?: number; base?: number } = {}): Region | undefined {
+    const c = this.findCave(len, opts);
+    if (!c) return undefined;
+    const { p, start } = c;
+    p.filesz = p.memsz = start + len - p.offset;
+    return { off: start, vaddr: p.vaddr + (start - p.offset), inPlace: true, how: 'cave' };
   }
 
   /**
@@ -148,8 +160,15 @@ export class Layout {
     const { slot, index } = this.phtSlot();
     const A = Math.max(this.pageSize, ...this.loads().map((p) => p.align));
     if (!isPow2(A) || A > 1 << 28) return { refused: `implausible segment alignment 0x${A.toString(16)}` };
-    const phtLen = slot === 'move' ? (h.phnum + 1) * es : 0;
-    const total = alignUp(phtLen, 16) + len;
+    const phtLen = (h.phnum + 1) * es;
+    // The table moves into a cave of a LOAD at the image base when there is one (nothing to pad), else to
+    // the head of the new segment.
+    const phtCave =
+      slot === 'cave' ? this.cave(phtLen, { align: 8, base: this.phtBase() })
+      : slot === 'gap' ? this.openGap(phtLen, A)
+      : undefined;
+    const inSegment = slot === 'move' ? alignUp(phtLen, 16) : 0;
+    const total = inSegment + len;
     const maxEnd = Math.max(...this.loads().map((p) => p.vaddr + p.memsz));
     // Before the non-alloc tail when it can shift (strip tools rewrite what lies after the sections),
     // else appended to the file.
@@ -159,8 +178,7 @@ export class Layout {
     let vaddr: number;
     if (slot === 'move' && this.isExecutable) {
       // Old kernels and qemu-user compute AT_PHDR as first-LOAD base + e_phoff: keep vaddr - offset = base.
-      const first = this.loads()[0]!;
-      const base = first.vaddr - first.offset;
+      const base = this.phtBase()!;
       if (base % A !== 0) return { refused: 'cannot move the program-header table of an executable whose image base is not page aligned' };
       off = Math.max(alignUp(fileEnd, 16), alignUp(maxEnd, A) - base);
       vaddr = off + base;
@@ -180,20 +198,67 @@ export class Layout {
       this.phdrs.push(phdr);
       plan.putField(h.bits === 64 ? 56 : 44, 2, h.phnum + 1);
       const self = this.phdrs.find((p) => p.type === PT.PHDR);
-      if (slot === 'move') {
-        this.phtMoved = true;
-        plan.putWord(h.bits === 64 ? 32 : 28, off);
-        if (self) Object.assign(self, { offset: off, vaddr, paddr: vaddr, filesz: phtLen, memsz: phtLen });
-      } else if (self) {
-        self.filesz += es;
-        self.memsz += es;
+      if (slot === 'grow') {
+        if (self) (self.filesz += es), (self.memsz += es);
+      } else {
+        const at: Region = phtCave ?? { off, vaddr, inPlace: false, how: 'new-load' };
+        this.phtMovedTo = at;
+        const fileOff = at.inPlace ? plan.map(at.off) : at.off;
+        plan.putWord(h.bits === 64 ? 32 : 28, fileOff);
+        if (self) Object.assign(self, { offset: fileOff, vaddr: at.vaddr, paddr: at.vaddr, filesz: phtLen, memsz: phtLen });
       }
     }
-    return { off: off + alignUp(phtLen, 16), vaddr: vaddr + alignUp(phtLen, 16), inPlace: false, how: 'new-load' };
+    return { off: off + inSegment, vaddr: vaddr + inSegment, inPlace: false, how: 'new-load' };
   }
 
-  /** Where one more program header goes: a PT_NULL entry, free bytes after the table, or a moved table. */
-  phtSlot(): { slot: 'null' | 'grow' | 'move'; index: number } {
+  /**
+   * A read-only LOAD at the image base whose addresses have room for `len` more bytes before the next
+   * LOAD's first page, and whose file end cuts through nothing (so the file can open there).
+   */
+  private gapAfter(len: number): Phdr | undefined {
+    const base = this.phtBase();
+    const loads = this.loads();
+    const claims = this.claims({ skipLoads: true });
+    return loads.find((p) => {
+      if (p.flags & PF.W || p.filesz !== p.memsz || p.vaddr - p.offset !== base) return false;
+      const at = p.offset + p.filesz;
+      const next = loads.filter((q) => q.vaddr > p.vaddr).sort((a, b) => a.vaddr - b.vaddr)[0];
+      if (next && p.vaddr + (alignUp(at, 8) + len - p.offset) > alignDown(next.vaddr, this.pageSize)) return false;
+      return at <= this.plan.orig.length && !claims.some((c) => c.off < at && c.off + c.len > at);
+    });
+  }
+
+  /**
+   * Opens a gap of whole pages (`align`) after such a LOAD by shifting every later byte of the file:
+   * file offsets change, addresses do not, and offset ≡ vaddr (mod p_align) still holds. The LOAD grows
+   * over `len` bytes of the gap. Costs one page instead of padding an executable to its image end.
+   */
+  private openGap(len: number, align: number): Region | undefined {
+    const { plan, elf } = this;
+    const p = this.gapAfter(len);
+    if (!p || plan.insert) return undefined;
+    const at = p.offset + p.filesz;
+    const start = alignUp(at, 8);
+    const gap = alignUp(start - at + len, align);
+    plan.insert = { at, len: gap };
+    for (const q of this.phdrs) if (q !== p && q.type !== PT.NULL && q.offset >= at && (q.filesz > 0 || q.type === PT.LOAD)) q.offset += gap;
+    for (const s of elf.shdrs) if (s.type !== SHT.NULL && s.offset >= at) plan.putShdrPlacement(s, { offset: s.offset + gap });
+    if (elf.header.shoff >= at) plan.putWord(elf.header.bits === 64 ? 40 : 32, elf.header.shoff + gap);
+    p.filesz = p.memsz = start + len - p.offset;
+    return { off: start, vaddr: p.vaddr + (start - p.offset), inPlace: false, how: 'gap' };
+  }
+
+  /** The image base old kernels add e_phoff to: vaddr - offset of the first PT_LOAD. */
+  private phtBase(): number | undefined {
+    const first = this.elf.phdrs.find((p) => p.type === PT.LOAD);
+    return first ? first.vaddr - first.offset : undefined;
+  }
+
+  /**
+   * Where one more program header goes: a PT_NULL entry, free bytes after the table, a cave at the image
+   * base for a moved table, or a moved table at the head of the new segment.
+   */
+  phtSlot(): { slot: PhtSlot; index: number } {
     const h = this.elf.header;
     const es = h.phentsize;
     const lastLoadIdx = this.phdrs.reduce((m, p) => (p.type === PT.LOAD ? p.index : m), -1);
@@ -202,6 +267,10 @@ export class Layout {
     const phtEnd = h.phoff + h.phnum * es;
     const inLoad = this.elf.phdrs.some((p) => p.type === PT.LOAD && h.phoff >= p.offset && phtEnd + es <= p.offset + p.filesz);
     if (inLoad && this.free(phtEnd, phtEnd + es, this.claims({ skipLoads: true }))) return { slot: 'grow', index: h.phnum };
+    // Executables only: a library's table at the head of the new segment costs as little and GNU strip
+    // keeps it; an executable's would need padding up to image base + offset (AT_PHDR).
+    if (this.isExecutable && this.findCave((h.phnum + 1) * es, { align: 8, base: this.phtBase() })) return { slot: 'cave', index: h.phnum };
+    if (this.isExecutable && this.gapAfter((h.phnum + 1) * es)) return { slot: 'gap', index: h.phnum };
     return { slot: 'move', index: h.phnum };
   }
 
@@ -213,10 +282,11 @@ export class Layout {
   /** Writes the program-header model: changed entries in place, or the whole table into the new LOAD. */
   writePhdrs(): void {
     const { plan, elf } = this;
-    if (this.phtMoved) {
+    if (this.phtMovedTo) {
       const table = new Uint8Array(this.phdrs.length * elf.header.phentsize);
       this.phdrs.forEach((p, i) => table.set(plan.encodePhdr(p), i * elf.header.phentsize));
-      plan.putNew(this.newLoad!.phdr.offset, table);
+      if (this.phtMovedTo.inPlace) plan.put(this.phtMovedTo.off, table);
+      else plan.putNew(this.phtMovedTo.off, table);
       return;
     }
     for (const p of this.phdrs) {
