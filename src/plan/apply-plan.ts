@@ -136,6 +136,9 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
         data: res.data,
       });
     } else {
+      if (inst.format === 'elf') {
+        plan.warnings.push(`${t.path}: a launcher is bypassed once \`mamba shell hook\` has been evaluated (it runs the real binary); --method needed does not have that gap`);
+      }
       const origRel = originalName(t.path);
       const origAbs = path.join(prefix, origRel);
       const origEntry = entryFor(manifest, origRel);

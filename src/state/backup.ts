@@ -17,7 +17,11 @@ import type { StatePaths } from './paths.js';
 export function keepOriginal(prefix: string, p: StatePaths, rel: string): 'link' | 'copy' {
   const src = path.join(prefix, rel);
   const dst = path.join(p.originals, rel);
-  fs.mkdirSync(path.dirname(dst), { recursive: true, mode: 0o755 });
+  for (let d = path.dirname(dst); d.length >= p.originals.length; d = path.dirname(d)) {
+    if (fs.existsSync(d)) break;
+    fs.mkdirSync(d, { recursive: true });
+  }
+  for (let d = path.dirname(dst); d.length >= p.originals.length; d = path.dirname(d)) fs.chmodSync(d, 0o755);
   const tmp = `${dst}.tmp${process.pid}`;
   fs.rmSync(tmp, { force: true });
   let how: 'link' | 'copy' = 'link';

@@ -27,6 +27,7 @@ export function acquireLock(p: StatePaths, opts: { timeoutMs?: number; onWait?: 
   for (;;) {
     try {
       fs.mkdirSync(p.dir, { mode: 0o755 });
+      fs.chmodSync(p.dir, 0o755); // whatever the umask: members read the state (status)
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
@@ -40,6 +41,7 @@ export function acquireLock(p: StatePaths, opts: { timeoutMs?: number; onWait?: 
     }
     if (fd !== undefined) {
       const info: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+      fs.fchmodSync(fd, 0o644);
       fs.writeSync(fd, JSON.stringify(info) + '\n');
       fs.closeSync(fd);
       return { release: () => releaseLock(p, info) };
