@@ -231,11 +231,11 @@ describe.skipIf(skip)('elf edge cases', () => {
     }
   });
 
-  // BUG (engine at 0a69fbf): after `patchelf --remove-needed libc.so.6` (which leaves the .gnu.version_r
-  // entry naming libc.so.6), `add-needed libc.so.6` succeeds in place (tier A: the string is still there,
-  // so no undo record is written), and `remove-needed libc.so.6` then refuses ("symbol versions
-  // (GLIBC_2.2.5) are required from it"): an addition mambapatch cannot take back. Found by the fuzz test.
-  it('[engine bug] an entry added in place to a file whose verneed already names it can be removed again', async () => {
+  // Regression (found by the fuzz test; engine at 0a69fbf, fixed in 55d274e): after `patchelf
+  // --remove-needed libc.so.6` (which leaves the .gnu.version_r entry naming libc.so.6), `add-needed
+  // libc.so.6` succeeded in place (tier A, no undo record) and `remove-needed libc.so.6` then refused
+  // ("symbol versions (GLIBC_2.2.5) are required from it"): an addition mambapatch could not take back.
+  it('an entry added to a file whose verneed already names it can be removed again', async () => {
     const input = patchelfCopy(byId('x86_64-c-pie-default').path, ['--remove-needed', 'libc.so.6'], 'patchelf-removed-libc');
     expect(await readelfNeeded(input)).toEqual([]);
     const added = join(tmp.dir, 'verneed-only.add');

@@ -377,11 +377,10 @@ describe.skipIf(skip)('elf fuzz', () => {
     expect((counts.refused ?? 0) + (counts.unreadable ?? 0)).toBeGreaterThan(CASES / 20);
   }, 180_000);
 
-  // BUG (engine at 0a69fbf): an in-place (tier A) addition of a name that the file's .gnu.version_r
-  // already names (here after a mutation hid the NEEDED entry) cannot be removed again: remove-needed
-  // refuses because symbol versions are required from it. Deterministic repro in corpus.test.ts
-  // ('[engine bug] an entry added in place to a file whose verneed already names it ...').
-  it(`[engine bug] every addition can be removed again by remove-needed (seed ${SEED})`, async () => {
+  // Found (engine at 0a69fbf, fixed in 55d274e): an in-place (tier A) addition of a name the file's
+  // .gnu.version_r already names could not be removed again. Deterministic regression in corpus.test.ts
+  // ('an entry added to a file whose verneed already names it can be removed again').
+  it(`every addition can be removed again by remove-needed (seed ${SEED})`, async () => {
     const { irreversible } = await fuzz();
     expect(irreversible.length, irreversible.slice(0, 5).join('\n')).toBe(0);
   }, 180_000);
