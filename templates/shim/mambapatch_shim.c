@@ -463,6 +463,18 @@ static const char *self_name = "";   /* its path as the loader knows it */
 static int interposing;              /* loaded before libc: symbol lookup already finds our wrappers */
 static unsigned long long seen_adds; /* dl_iterate_phdr's load counter at the last scan */
 
+#define N_HOOKS (sizeof hooks / sizeof hooks[0])
+static void *libc_fn[N_HOOKS]; /* libc's (or libdl's) definitions of the hooked names */
+
+static int in_object(const struct dl_phdr_info *info, const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type == PT_LOAD && a >= info->dlpi_addr + ph->p_vaddr && a < info->dlpi_addr + ph->p_vaddr + ph->p_memsz) return 1;
+  }
+  return 0;
+}
+
 static void write_slot(const struct dl_phdr_info *info, void **slot, void *value) {
   /* Let the kernel try the store first: it fails with EFAULT instead of faulting when the page is
    * read-only. A writable page may also belong to an object another thread is still relocating; it must
@@ -502,11 +514,14 @@ static void patch_table(const struct dl_phdr_info *info, const struct dyninfo *d
     const ElfW(Sym) *sym = &d->symtab[ELF64_R_SYM(rel[n].r_info)];
     if (sym->st_shndx != SHN_UNDEF || sym->st_name == 0) continue;
     const char *name = d->strtab + sym->st_name;
-    for (size_t h = 0; h < sizeof hooks / sizeof hooks[0]; h++) {
+    for (size_t h = 0; h < N_HOOKS; h++) {
       if (!mp_streq(name, hooks[h].name)) continue;
       if (hooks[h].loader && (!real_dlopen || !real_dlsym)) break;
       void **slot = (void **)(info->dlpi_addr + rel[n].r_offset);
-      if (*slot != hooks[h].addr) write_slot(info, slot, hooks[h].addr);
+      void *cur = *slot;
+      /* Only entries bound to libc's function, or not bound yet (a lazy PLT entry points into its own
+       * object): one bound to another interposer (fakeroot, ...) is left alone. */
+      if (cur != hooks[h].addr && (cur == libc_fn[h] || in_object(info, cur))) write_slot(info, slot, hooks[h].addr);
       break;
     }
   }
@@ -575,14 +590,10 @@ struct survey {
 static int survey_object(struct dl_phdr_info *info, size_t size, void *data) {
   (void)size;
   struct survey *s = data;
-  uintptr_t me = (uintptr_t)&survey_object;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type == PT_LOAD && me >= info->dlpi_addr + ph->p_vaddr && me < info->dlpi_addr + ph->p_vaddr + ph->p_memsz) {
-      self_base = info->dlpi_addr;
-      self_name = info->dlpi_name ? info->dlpi_name : "";
-      s->self_index = s->index;
-    }
+  if (in_object(info, (const void *)&survey_object)) {
+    self_base = info->dlpi_addr;
+    self_name = info->dlpi_name ? info->dlpi_name : "";
+    s->self_index = s->index;
   }
   const char *b = base_name(info->dlpi_name ? info->dlpi_name : "");
   int libc = mp_startswith(b, "libc.so");
@@ -593,6 +604,8 @@ static int survey_object(struct dl_phdr_info *info, size_t size, void *data) {
       if (!real_dlopen) real_dlopen = (void *(*)(const char *, int))find_function(info, &d, "dlopen");
       if (!real_dlsym) real_dlsym = (void *(*)(void *, const char *))find_function(info, &d, "dlsym");
       if (libc && !real_fchmodat) real_fchmodat = (int (*)(int, const char *, mode_t, int))find_function(info, &d, "fchmodat");
+      for (size_t h = 0; h < N_HOOKS; h++)
+        if (!libc_fn[h]) libc_fn[h] = find_function(info, &d, hooks[h].name);
     }
   }
   s->index++;

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
 import { MEMBER, runAs } from '../helpers/users.js';
-import { buildBinaries, makePrefix, ROOT, shimFile, TARGETS } from './fixtures.js';
+import { cachedBuild } from '../helpers/build.js';
+import { buildBinaries, makePrefix, ROOT, runTarget, shimFile, TARGETS } from './fixtures.js';
 import { MESSAGE, positionSuite } from './positions.js';
 
 const host = process.arch === 'x64';
@@ -13,6 +14,29 @@ const needs = host ? missing({ root: true, tools: ['gcc', 'g++', 'setpriv'] }) :
 
 describe.skipIf(needs)('shim loading positions, native', () => {
   positionSuite(TARGETS.x86_64);
+
+  it('in the library position, leaves calls bound to another interposer alone', () => {
+    const bins = buildBinaries(TARGETS.x86_64);
+    const interposer = cachedBuild({
+      name: 'libinterposer.so',
+      compiler: 'gcc',
+      args: ['-O1', '-shared', '-fPIC'],
+      sources: [path.join(ROOT, 'test/shim/interposer.c')],
+    });
+    const tmp = worldTmp('shim-interposer');
+    try {
+      const prefix = makePrefix(tmp.dir + '/p', { shim: shimFile('x86_64') });
+      fs.copyFileSync(bins.carrier, path.join(prefix, 'lib/libcarrier.so'));
+      fs.copyFileSync(bins.lateLib, path.join(prefix, 'lib/liblate.so'));
+      const lib = path.join(prefix, 'lib');
+      const args = [path.join(lib, 'libcarrier.so'), path.join(lib, 'liblate.so'), path.join(prefix, 'pkgs/cache'), '0775'];
+      expect(runTarget(TARGETS.x86_64, MEMBER, bins.lateHost, args).stdout).toBe('self=0 late=0 closed=0\n');
+      const r = runTarget(TARGETS.x86_64, MEMBER, bins.lateHost, args, { LD_PRELOAD: interposer });
+      expect(r.stdout).toBe('self=other late=other closed=other\n');
+    } finally {
+      tmp.cleanup();
+    }
+  });
 
   describe('NEEDED of a library that python3 loads with ctypes', () => {
     let tmp: { dir: string; cleanup: () => void };
