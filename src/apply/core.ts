@@ -8,7 +8,7 @@ import { MambapatchError } from '../errors.js';
 import { buildApplyPlan, targetStates } from '../plan/apply-plan.js';
 import { buildRevertPlan } from '../plan/revert-plan.js';
 import { isMambapatchShim, shimRel } from '../plan/shim.js';
-import { changes, type Plan, type Step, type TargetStatus } from '../plan/types.js';
+import { changes, type Plan, type TargetStatus } from '../plan/types.js';
 import { detect } from '../prefix/detect.js';
 import { resolvePrefix, type ResolvedPrefix } from '../prefix/resolve.js';
 import { fileMeta, walkTree } from '../state/files.js';
@@ -52,10 +52,8 @@ function locked<T>(prefix: string, p: StatePaths, opts: RunOptions, fn: (journal
     checkTrusted(p);
     removeLeftovers(prefix);
     const journal = readJournal(p.journal);
-    if (journal) {
-      removeTempFiles(prefix, journal.paths);
-      removeStateTemps(p);
-    }
+    if (journal) removeTempFiles(prefix, journal.paths);
+    removeStateTemps(p);
     return fn(journal);
   } finally {
     lock.release();
@@ -227,10 +225,10 @@ function preflight(prefix: string, plan: Plan): void {
   }
 }
 
-/** Temporary files of our own inside the state directory (originals/ links, backup.tar). */
+/** Temporary files of our own inside the state directory (originals/ links, backup.tar, atomic writes). */
 function removeStateTemps(p: StatePaths): void {
   walkTree(p.dir, (abs, d) => {
-    if (!d.isDirectory() && /\.tmp\d+$/.test(d.name)) fs.rmSync(abs, { force: true });
+    if (!d.isDirectory() && (/\.tmp\d+$/.test(d.name) || /\.mambapatch-\d+-[0-9a-f]+\.tmp$/.test(d.name))) fs.rmSync(abs, { force: true });
   });
 }
 
@@ -244,4 +242,3 @@ function tidy(p: StatePaths): void {
   }
 }
 
-export type { Step };
