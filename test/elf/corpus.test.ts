@@ -28,6 +28,7 @@ import {
   runElf,
   runProcess,
   staticExecutable,
+  staticPie,
   systemLibraries,
   unusedLibm,
   type Arch,
@@ -302,6 +303,7 @@ describe.skipIf(skip)('elf refusals: exit 1, one line naming the file, nothing w
       { what: 'a library truncated after its program headers', make: (p) => writeFileSync(p, lib.subarray(0, 0x300)) },
       { what: 'a library truncated in half', make: (p) => writeFileSync(p, lib.subarray(0, lib.length >> 1)) },
       { what: 'a static executable', make: (p) => copyFileSync(staticExecutable(), p) },
+      { what: 'a static-pie executable', make: (p) => copyFileSync(staticPie(), p) },
       { what: 'an ET_REL object', make: (p) => copyFileSync(relocatableObject(), p) },
       { what: 'the dynamic loader', make: (p) => copyFileSync(realpathSync(LD_SO), p) },
     ];

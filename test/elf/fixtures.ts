@@ -7,7 +7,7 @@
  * Used by the corpus, fuzz and readelf tests and by bench/elf.ts (so no vitest imports here).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, realpathSync, renameSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedBuild } from '../helpers/build.js';
@@ -110,6 +110,10 @@ const VARIANTS: Record<string, () => string[]> = {
   bigbss: () => ['-DBIG_BSS'],
   lld: () => ['-B', lldDir(), '-fuse-ld=lld'],
   lldbigbss: () => ['-DBIG_BSS', '-B', lldDir(), '-fuse-ld=lld'],
+  gold: () => ['-fuse-ld=gold'],
+  maxpage64k: () => ['-Wl,-z,max-page-size=65536', '-Wl,-z,common-page-size=65536'],
+  buildidnone: () => ['-Wl,--build-id=none', '-Wl,--hash-style=both'],
+  lldsep: () => ['-B', lldDir(), '-fuse-ld=lld', '-Wl,-z,separate-code'],
   // A .dynstr no cave can hold and a 1 MiB .bss: the new table needs a new PT_LOAD (tier D).
   manysyms: () => ['-DMANY_SYMBOLS', '-DBIG_BSS', '-DBSS_SIZE=(1<<20)', '-Wl,--export-dynamic'],
   // Input for the conda-build "shorter rpath" case: a long build-prefix RPATH, as conda-build links.
@@ -157,7 +161,7 @@ export function corpus(): CorpusFile[] {
   };
   const kinds: Kind[] = ['pie', 'exec', 'lib'];
   for (const kind of kinds) {
-    for (const variant of ['default', 'znow', 'norelro', 'noseparate', 'sysv', 'spare0', 'bigbss', 'lld', 'lldbigbss', 'manysyms']) {
+    for (const variant of ['default', 'znow', 'norelro', 'noseparate', 'sysv', 'spare0', 'bigbss', 'lld', 'lldbigbss', 'manysyms', 'gold', 'maxpage64k', 'buildidnone', 'lldsep']) {
       add('x86_64', 'c', kind, variant);
     }
   }
@@ -178,6 +182,8 @@ export function corpus(): CorpusFile[] {
       }
       const dflt = out.find((f) => f.id === `${arch}-c-${kind}-default`)!;
       add(arch, 'c', kind, 'conda-long', patchelfCopy(dflt.path, ['--force-rpath', '--set-rpath', LONG_RPATH], 'conda-long'));
+      // No section headers at all (like sstrip): everything must come from the program headers.
+      add(arch, 'c', kind, 'nosections', withoutSections(dflt.path));
       // A file another tool already gave an extra DT_NEEDED (patchelf's layout: moved tables, new LOAD).
       add(arch, 'c', kind, 'patchelf-needed', patchelfCopy(dflt.path, ['--add-needed', 'libm.so.6'], 'patchelf-needed'));
     }
@@ -201,6 +207,30 @@ export function systemLibraries(): CorpusFile[] {
     .map(([arch, name, p]) => ({ id: `${arch}-sys-${name}`, arch, kind: 'lib', variant: 'system', path: realpathSync(p), expect: 'HOST loaded ', symbol: null }));
 }
 
+/**
+ * A copy without section headers, cut after the last byte a program header covers (what sstrip does);
+ * e_shoff/e_shnum/e_shstrndx become 0. 64-bit little-endian inputs only (the whole corpus).
+ */
+export function withoutSections(input: string): string {
+  const out = `${input}.nosections`;
+  if (existsSync(out)) return out;
+  const d = readFileSync(input);
+  const phoff = Number(d.readBigUInt64LE(0x20));
+  let end = phoff + d.readUInt16LE(0x38) * d.readUInt16LE(0x36);
+  for (let i = 0; i < d.readUInt16LE(0x38); i++) {
+    const p = phoff + i * d.readUInt16LE(0x36);
+    end = Math.max(end, Number(d.readBigUInt64LE(p + 8) + d.readBigUInt64LE(p + 32)));
+  }
+  const copy = Buffer.from(d.subarray(0, end));
+  copy.writeBigUInt64LE(0n, 0x28);
+  copy.writeUInt16LE(0, 0x3c);
+  copy.writeUInt16LE(0, 0x3e);
+  const tmp = `${out}.tmp${process.pid}`;
+  writeFileSync(tmp, copy, { mode: 0o755 });
+  renameSync(tmp, out);
+  return out;
+}
+
 /** The marker library for one architecture (SONAME = MARKER_NAME; LD_LIBRARY_PATH = its directory). */
 export function markerLib(arch: Arch): string {
   return cachedBuild({
@@ -219,6 +249,9 @@ export function hostProgram(arch: Arch): string {
 /** Files the engine must refuse to edit (x86_64): a static executable and an ET_REL object. */
 export function staticExecutable(): string {
   return cachedBuild({ name: 'corpus-static', compiler: 'gcc', args: ['-O1', '-static'], sources: [join(SRC, 'corpus.c')], after: ['-lm'] });
+}
+export function staticPie(): string {
+  return cachedBuild({ name: 'corpus-static-pie', compiler: 'gcc', args: ['-O1', '-static-pie'], sources: [join(SRC, 'corpus.c')], after: ['-lm'] });
 }
 export function relocatableObject(): string {
   return cachedBuild({ name: 'corpus.o', compiler: 'gcc', args: ['-O1', '-c'], sources: [join(SRC, 'corpus.c')] });
