@@ -24,7 +24,7 @@ export interface PrefixSpec {
   mamba1?: boolean;
   /** mamba 2.x: an ELF bin/mamba linked to lib/libmamba.so.4 (2.3.0 by default). */
   mamba2?: boolean;
-  micromamba?: 'dynamic' | 'static';
+  micromamba?: 'dynamic' | 'static' | 'static-pie';
   versions?: { mamba1?: string; mamba2?: string; micromamba?: string };
   /** Owner and group of everything (root only); directories get setgid and group write. */
   owner?: { uid: number; gid: number };
@@ -69,9 +69,12 @@ export interface StandIns {
   mamba2: string;
   micromambaDynamic: string;
   micromambaStatic: string;
+  micromambaStaticPie: string;
 }
 
-export function buildStandIns(compile: Compile, which: { static?: boolean } = {}): Partial<StandIns> & Omit<StandIns, 'micromambaStatic'> {
+type Needed = Partial<StandIns> & Omit<StandIns, 'micromambaStatic' | 'micromambaStaticPie'>;
+
+export function buildStandIns(compile: Compile, which: { static?: 'static' | 'static-pie' } = {}): Needed {
   const t = path.join(templatesDir(), 'demo');
   const standin = path.join(t, 'libmamba_standin.cpp');
   const main2 = path.join(t, 'mamba2_main.cpp');
@@ -81,8 +84,9 @@ export function buildStandIns(compile: Compile, which: { static?: boolean } = {}
   const mamba2 = compile({ name: 'mamba', args: [...common, '-Wl,-rpath,$ORIGIN/../lib'], sources: [main2, libmamba2] });
   const micro = [...common, '-DSTANDIN_MAJOR=2'];
   const micromambaDynamic = compile({ name: 'micromamba', args: [...micro, '-static-libstdc++', '-static-libgcc'], sources: [main2, standin] });
-  const out: Partial<StandIns> & Omit<StandIns, 'micromambaStatic'> = { libmamba1, libmamba2, mamba2, micromambaDynamic };
-  if (which.static) out.micromambaStatic = compile({ name: 'micromamba', args: [...micro, '-static'], sources: [main2, standin] });
+  const out: Needed = { libmamba1, libmamba2, mamba2, micromambaDynamic };
+  if (which.static === 'static') out.micromambaStatic = compile({ name: 'micromamba', args: [...micro, '-static'], sources: [main2, standin] });
+  if (which.static === 'static-pie') out.micromambaStaticPie = compile({ name: 'micromamba', args: [...micro, '-fPIE', '-static-pie'], sources: [main2, standin] });
   return out;
 }
 
@@ -108,7 +112,7 @@ if __name__ == '__main__':
 
 /** Builds the prefix at `prefix` (which must not exist yet). */
 export function buildPrefix(prefix: string, spec: PrefixSpec, compile: Compile): void {
-  const bins = buildStandIns(compile, { static: spec.micromamba === 'static' });
+  const bins = buildStandIns(compile, { static: spec.micromamba === 'dynamic' ? undefined : spec.micromamba });
   const v = { mamba1: '1.1.0', mamba2: '2.3.0', micromamba: '2.3.0', ...spec.versions };
   fs.mkdirSync(prefix, { mode: 0o755 });
   for (const d of ['bin', 'lib', 'condabin', 'conda-meta', 'pkgs/cache']) fs.mkdirSync(path.join(prefix, d), { recursive: true });
@@ -135,7 +139,7 @@ export function buildPrefix(prefix: string, spec: PrefixSpec, compile: Compile):
     records.push({ name: 'mamba', version: v.mamba2, files: [{ rel: 'bin/mamba', from: bins.mamba2, mode: 0o775 }] });
   }
   if (spec.micromamba) {
-    const from = spec.micromamba === 'static' ? bins.micromambaStatic! : bins.micromambaDynamic;
+    const from = { dynamic: bins.micromambaDynamic, static: bins.micromambaStatic!, 'static-pie': bins.micromambaStaticPie! }[spec.micromamba];
     records.push({ name: 'micromamba', version: v.micromamba, files: [{ rel: 'bin/micromamba', from, mode: 0o775 }] });
   }
   for (const r of records) {

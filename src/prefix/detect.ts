@@ -76,20 +76,22 @@ export function detect(prefix: string): Detection {
       const kind: InstallKind = isMicro ? 'micromamba' : 'mamba2';
       const rec = isMicro ? version('micromamba') : (version('libmamba') ?? version('mamba'));
       const guess: FailureId[] = kind === 'mamba2' || libmambaNeeded ? ['chmod-pkgs-cache'] : [];
+      // No loader runs for it: no PT_DYNAMIC, or a static-pie (it relocates itself; no PT_INTERP).
+      const selfContained = !elf.isDynamic || !elf.interpreter;
       const inst: Install = {
         kind,
         entry: rel,
         format: 'elf',
-        static: !elf.isDynamic,
+        static: selfContained,
         arch: elf.machine,
         libmamba: [],
         versionFrom: rec?.record,
         failures: failuresFor(rec?.version, guess),
         shimPresent: elf.needed.some(isShimName) ? 'needed' : undefined,
       };
-      if (!elf.isDynamic) {
+      if (selfContained) {
         inst.unsupported =
-          `${rel} is fully static (no dynamic section): no library can be loaded into it. ` +
+          `${rel} is fully static (${elf.isDynamic ? 'static-pie, no program interpreter' : 'no dynamic section'}): no library can be loaded into it. ` +
           (isMicro
             ? 'Use a dynamically linked mamba (e.g. mamba 2.x from conda-forge) for shared prefixes, or give every user a private package cache (pkgs_dirs in ~/.condarc)'
             : 'Use a dynamically linked build, or give every user a private package cache (pkgs_dirs in ~/.condarc)');

@@ -150,8 +150,8 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(snapshot(prefix)).toEqual(before);
   });
 
-  it('refuses a fully static binary: exit 1, names the alternative, changes nothing', () => {
-    const { prefix } = fixture('static', { micromamba: 'static' });
+  it.each(['static', 'static-pie'] as const)('refuses a fully static binary (%s): exit 1, names the alternative, changes nothing', (kind) => {
+    const { prefix } = fixture('static', { micromamba: kind });
     const before = snapshot(prefix);
     const r = cli(['apply', prefix]);
     expect(r.status).toBe(1);
@@ -218,6 +218,19 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/taken by a file mambapatch did not create/);
     expect(snapshot(prefix)).toEqual(before);
+  });
+
+  it('a static micromamba beside a dynamic mamba: the mamba is patched, the micromamba reported', () => {
+    const { prefix } = fixture('mixed', { mamba2: true, micromamba: 'static' });
+    const r = cli(['apply', prefix, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.plan.targets.map((t: { path: string; state: string }) => `${t.path} ${t.state}`)).toEqual(['bin/mamba unpatched', 'bin/micromamba unsupported']);
+    expect(doc.plan.warnings.join('\n')).toMatch(/bin\/micromamba is fully static/);
+    expect(memberInstall(prefix).status).toBe(0);
+    expect(memberInstall(prefix, 'bin/micromamba').stderr).toContain(FAIL_2X);
+    expect(cli(['status', prefix, '--check']).status).toBe(0);
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
   });
 
   it('mamba 1.x with condabin/mamba as a second console script: both wrapped, or libmamba patched once', () => {
