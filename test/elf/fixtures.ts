@@ -7,7 +7,22 @@
  * Used by the corpus, fuzz and readelf tests and by bench/elf.ts (so no vitest imports here).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedBuild } from '../helpers/build.js';
@@ -268,6 +283,48 @@ export function unusedLibm(kind: 'pie' | 'lib'): CorpusFile {
     after: ['-lm'],
   });
   return { id, arch: 'x86_64', kind, variant: 'unusedlibm', path, expect: expectLine('c', kind) };
+}
+
+function isElf(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x7f454c46;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every regular ELF file under the roots, each once (symlinks resolved, never walked into twice). */
+export function elfFilesUnder(roots: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  const visit = (path: string): void => {
+    let st = lstatSync(path);
+    if (st.isSymbolicLink()) {
+      try {
+        st = statSync(path);
+      } catch {
+        return; // dangling
+      }
+      if (!st.isFile()) return; // never walk through a symlinked directory
+    }
+    if (st.isDirectory()) {
+      for (const e of readdirSync(path).sort()) visit(join(path, e));
+      return;
+    }
+    if (!st.isFile() || st.size < 4) return;
+    const real = realpathSync(path);
+    if (seen.has(real)) return;
+    seen.add(real);
+    try {
+      if (isElf(real)) out.push(real);
+    } catch {
+      // unreadable: not ours to judge
+    }
+  };
+  for (const r of roots) visit(r);
+  return out;
 }
 
 export interface RunResult {

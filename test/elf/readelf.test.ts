@@ -5,60 +5,17 @@
  * few. readelf runs in batches of many files.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { readElf, type ElfInfo } from '../../src/elf/index.js';
 import { inCI, missing } from '../helpers/env.js';
-import { parseReadelf, runProcess, type ReadelfView } from './fixtures.js';
+import { elfFilesUnder, parseReadelf, runProcess, type ReadelfView } from './fixtures.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const ROOTS = ['/usr/lib/x86_64-linux-gnu', '/usr/bin'];
 const BATCH = 150;
-
-function isElf(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(4);
-    return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x7f454c46;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Every regular ELF file under the roots, each once (symlinks resolved, never walked into twice). */
-function systemElfFiles(roots: string[]): string[] {
-  const seen = new Set<string>();
-  const out: string[] = [];
-  const visit = (path: string): void => {
-    let st = lstatSync(path);
-    if (st.isSymbolicLink()) {
-      try {
-        st = statSync(path);
-      } catch {
-        return; // dangling
-      }
-      if (!st.isFile()) return; // never walk through a symlinked directory
-    }
-    if (st.isDirectory()) {
-      for (const e of readdirSync(path).sort()) visit(join(path, e));
-      return;
-    }
-    if (!st.isFile() || st.size < 4) return;
-    const real = realpathSync(path);
-    if (seen.has(real)) return;
-    seen.add(real);
-    try {
-      if (isElf(real)) out.push(real);
-    } catch {
-      // unreadable: not ours to judge
-    }
-  };
-  for (const r of roots) visit(r);
-  return out;
-}
 
 const run = promisify(execFile);
 async function readelfBatch(files: string[], args = ['-dW']): Promise<Map<string, ReadelfView>> {
@@ -156,7 +113,7 @@ const SYSROOTS = [
 
 describe.skipIf(missing({ tools: ['readelf'] }))('readElf agrees with readelf -hdW', () => {
   it(`on every ELF file under ${ROOTS.join(' and ')} (library API)`, async () => {
-    const files = systemElfFiles(ROOTS);
+    const files = elfFilesUnder(ROOTS);
     expect(files.length).toBeGreaterThan(100);
     const { mismatches, withNeeded } = await compareWithReadelf(files);
     console.log(`readelf agreement: ${files.length} ELF files (${withNeeded} with DT_NEEDED), ${mismatches.length} mismatches`);
@@ -171,7 +128,7 @@ describe.skipIf(missing({ tools: ['readelf'] }))('readElf agrees with readelf -h
       if (inCI) throw new Error(why);
       console.warn(`partly skipped: ${why}`);
     }
-    const files = systemElfFiles(roots);
+    const files = elfFilesUnder(roots);
     const { mismatches, arches } = await compareWithReadelf(files);
     console.log(`readelf agreement (sysroots): ${files.length} ELF files ${JSON.stringify(arches)}, ${mismatches.length} mismatches`);
     expect(mismatches.slice(0, 20)).toEqual([]);
