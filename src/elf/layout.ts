@@ -161,12 +161,13 @@ export class Layout {
     const A = Math.max(this.pageSize, ...this.loads().map((p) => p.align));
     if (!isPow2(A) || A > 1 << 28) return { refused: `implausible segment alignment 0x${A.toString(16)}` };
     const phtLen = (h.phnum + 1) * es;
-    // The table moves into a cave of a LOAD at the image base when there is one (nothing to pad), else to
-    // the head of the new segment.
+    // An executable's table moves into padding (or an opened page) of a LOAD at the image base; a
+    // library's to the head of the new segment.
     const phtCave =
       slot === 'cave' ? this.cave(phtLen, { align: 8, base: this.phtBase() })
       : slot === 'gap' ? this.openGap(phtLen, A)
       : undefined;
+    if ((slot === 'cave' || slot === 'gap') && !phtCave) return { refused: 'no room for the program-header table' };
     const inSegment = slot === 'move' ? alignUp(phtLen, 16) : 0;
     const total = inSegment + len;
     const maxEnd = Math.max(...this.loads().map((p) => p.vaddr + p.memsz));
