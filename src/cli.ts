@@ -6,16 +6,30 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT } from './errors.js';
 import { VERSION } from './version.js';
-import { register as registerElf } from './commands/elf.js';
-import { register as registerShim } from './commands/shim.js';
-import { register as registerApply } from './commands/apply.js';
-import { register as registerRevert } from './commands/revert.js';
-import { register as registerStatus } from './commands/status.js';
-import { register as registerDemo } from './commands/demo.js';
-import { register as registerHook } from './commands/hook.js';
-import { register as registerDoctor } from './commands/doctor.js';
+type Register = (program: Command) => void;
 
-export function buildProgram(): Command {
+/**
+ * Command modules, loaded on demand: a run loads only the command it names (start-up time matters for
+ * `elf add-needed` in scripts and for the post-install hook); help and unknown words load them all.
+ */
+const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
+  apply: () => import('./commands/apply.js'),
+  revert: () => import('./commands/revert.js'),
+  status: () => import('./commands/status.js'),
+  doctor: () => import('./commands/doctor.js'),
+  hook: () => import('./commands/hook.js'),
+  shim: () => import('./commands/shim.js'),
+  elf: () => import('./commands/elf.js'),
+  demo: () => import('./commands/demo.js'),
+};
+
+async function loadCommands(argv: string[]): Promise<Register[]> {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  const names = first !== undefined && first in COMMANDS ? [first] : Object.keys(COMMANDS);
+  return Promise.all(names.map(async (n) => (await COMMANDS[n]!()).register));
+}
+
+export function buildProgram(registers: Register[]): Command {
   const program = new Command();
   program
     .name('mambapatch')
@@ -23,18 +37,7 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [
-    registerApply,
-    registerRevert,
-    registerStatus,
-    registerDoctor,
-    registerHook,
-    registerShim,
-    registerElf,
-    registerDemo,
-  ]) {
-    register(program);
-  }
+  for (const register of registers) register(program);
   // Sub-commands inherit exitOverride only when set before they are created; set it on all of them.
   const walk = (c: Command): void => {
     c.exitOverride();
@@ -45,7 +48,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(await loadCommands(argv));
   try {
     await program.parseAsync(argv);
   } catch (err) {
