@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addNeeded, readElf, removeNeeded } from '../../src/elf/index.js';
 import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
+import { MEMBER, runAs } from '../helpers/users.js';
 import {
   ARCHES,
   CORPUS_TOOLS,
@@ -339,6 +340,31 @@ describe.skipIf(skip)('elf refusals: exit 1, one line naming the file, nothing w
       expect(r.stderr).toMatch(new RegExp(`^mambapatch: ${file}: [^\\n]+\\n$`));
     }
     expect(existsSync(file)).toBe(false);
+  });
+
+  it('write failures are one line naming the path, with nothing left behind', async () => {
+    const f = byId('x86_64-c-pie-default');
+    const missingDir = join(tmp.dir, 'no-such-dir', 'out');
+    const r = await cli('elf', 'add-needed', f.path, MARKER_NAME, '--output', missingDir);
+    expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: '' });
+    expect(r.stderr).toMatch(new RegExp(`^mambapatch: ${missingDir}: [^\\n]+\\n$`));
+    const dirInput = await cli('elf', 'add-needed', tmp.dir, MARKER_NAME);
+    expect({ status: dirInput.status, stdout: dirInput.stdout }).toEqual({ status: 1, stdout: '' });
+    expect(dirInput.stderr).toMatch(new RegExp(`^mambapatch: ${tmp.dir}: [^\\n]+\\n$`));
+  });
+
+  it.skipIf(missing({ root: true, tools: ['setpriv'] }))('a file in a directory another user cannot write is refused by the kernel, exit 1, nothing written', () => {
+    const dir = join(tmp.dir, 'readonly-dir');
+    mkdirSync(dir, { mode: 0o755 });
+    const file = join(dir, 'prog');
+    copyFileSync(byId('x86_64-c-pie-default').path, file);
+    chmodSync(file, 0o777); // writable file, but its directory is not: an atomic replace must fail
+    const orig = readFileSync(file);
+    const r = runAs(MEMBER, process.execPath, [CLI, 'elf', 'add-needed', file, MARKER_NAME]);
+    expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: '' });
+    expect(r.stderr).toMatch(new RegExp(`^mambapatch: ${file}: [^\\n]+\\n$`));
+    expect(readFileSync(file).equals(orig)).toBe(true);
+    expect(readdirSync(dir)).toEqual(['prog']);
   });
 
   it('print-needed refuses a non-ELF file and prints nothing for a static one', async () => {
