@@ -39,6 +39,7 @@ import {
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const cli = (...args: string[]) => runProcess(process.execPath, [CLI, ...args]);
 const LD_SO = '/lib64/ld-linux-x86-64.so.2';
+const MUSL_LIBC = '/usr/lib/x86_64-linux-musl/libc.so';
 /**
  * What an addition may add beyond a copy of .dynstr: the name, the undo record, a new .dynamic, alignment.
  * patchelf adds at least a page (64 KiB on aarch64/ppc64le); writing out a .bss adds its size.
@@ -307,6 +308,7 @@ describe.skipIf(skip)('elf refusals: exit 1, one line naming the file, nothing w
       { what: 'a static-pie executable', make: (p) => copyFileSync(staticPie(), p) },
       { what: 'an ET_REL object', make: (p) => copyFileSync(relocatableObject(), p) },
       { what: 'the dynamic loader', make: (p) => copyFileSync(realpathSync(LD_SO), p) },
+      { what: "musl's libc.so (its loader)", make: (p) => copyFileSync(MUSL_LIBC, p) },
     ];
   };
 

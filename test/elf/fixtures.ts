@@ -27,7 +27,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedBuild } from '../helpers/build.js';
 
-export type Arch = 'x86_64' | 'aarch64' | 'ppc64le';
+/** Target architectures; 'x86_64-musl' is x86_64 linked against musl (its own loader). */
+export type Arch = 'x86_64' | 'aarch64' | 'ppc64le' | 'x86_64-musl';
 export type Kind = 'pie' | 'exec' | 'lib';
 
 export interface CorpusFile {
@@ -76,6 +77,7 @@ export const ARCHES: Record<Arch, ArchInfo> = {
     sysroot: '/usr/aarch64-linux-gnu',
     qemu: 'qemu-aarch64',
   },
+  'x86_64-musl': { cc: 'musl-gcc', cxx: 'no-c++-for-musl', strip: 'strip' },
   ppc64le: {
     cc: 'powerpc64le-linux-gnu-gcc',
     cxx: 'powerpc64le-linux-gnu-g++',
@@ -89,7 +91,7 @@ export const ARCHES: Record<Arch, ArchInfo> = {
 export const CORPUS_TOOLS = [
   'gcc', 'g++', 'ld.lld', 'patchelf', 'readelf', 'eu-elflint', 'strip',
   'aarch64-linux-gnu-gcc', 'powerpc64le-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64', 'qemu-ppc64le',
-  'aarch64-linux-gnu-strip', 'powerpc64le-linux-gnu-strip',
+  'aarch64-linux-gnu-strip', 'powerpc64le-linux-gnu-strip', 'musl-gcc',
 ];
 
 /**
@@ -189,7 +191,9 @@ export function corpus(): CorpusFile[] {
     for (const kind of ['pie', 'lib'] as Kind[]) add(arch, 'c', kind, 'manysyms');
   }
   // conda-build copies: a shorter rpath rewritten in place, and a longer one that makes patchelf move tables.
-  for (const arch of Object.keys(ARCHES) as Arch[]) {
+  // musl's loader (libc.so is the loader itself, which the engine must refuse; see corpus.test.ts).
+  for (const kind of kinds) for (const variant of ['default', 'spare0']) add('x86_64-musl', 'c', kind, variant);
+  for (const arch of ['x86_64', 'aarch64', 'ppc64le'] as Arch[]) {
     for (const kind of ['pie', 'lib'] as Kind[]) {
       if (arch === 'x86_64') {
         const long = compile(arch, 'c', kind, 'longrpath', `${arch}-c-${kind}-longrpath`);
