@@ -177,6 +177,7 @@ describe.skipIf(skip)('elf edge cases', () => {
 
   it.each([
     ['GNU strip --strip-all', (arch: Arch) => [ARCHES[arch].strip, '--strip-all']],
+    ['eu-strip', () => ['eu-strip']],
     ['patchelf --force-rpath --set-rpath (conda-build)', () => ['patchelf', '--force-rpath', '--set-rpath', `$ORIGIN/${'../lib/'.repeat(20)}`]],
   ] as const)('edited files still load after %s', async (what, tool) => {
     for (const f of sample()) {

@@ -89,7 +89,7 @@ export const ARCHES: Record<Arch, ArchInfo> = {
 
 /** Every tool the corpus needs to build and run. */
 export const CORPUS_TOOLS = [
-  'gcc', 'g++', 'ld.lld', 'patchelf', 'readelf', 'eu-elflint', 'strip',
+  'gcc', 'g++', 'ld.lld', 'patchelf', 'readelf', 'eu-elflint', 'eu-strip', 'strip',
   'aarch64-linux-gnu-gcc', 'powerpc64le-linux-gnu-gcc', 'aarch64-linux-gnu-g++', 'qemu-aarch64', 'qemu-ppc64le',
   'aarch64-linux-gnu-strip', 'powerpc64le-linux-gnu-strip', 'musl-gcc',
 ];
