@@ -187,7 +187,7 @@ export function corpus(): CorpusFile[] {
   }
   for (const arch of ['aarch64', 'ppc64le'] as Arch[]) {
     for (const kind of kinds) for (const variant of ['default', 'znow', 'spare0', 'lld']) add(arch, 'c', kind, variant);
-    add(arch, 'c', 'lib', 'lldbigbss');
+    for (const kind of kinds) add(arch, 'c', kind, 'lldbigbss');
     for (const kind of ['pie', 'lib'] as Kind[]) add(arch, 'c', kind, 'manysyms');
   }
   // conda-build copies: a shorter rpath rewritten in place, and a longer one that makes patchelf move tables.
