@@ -2,7 +2,11 @@
  * Computes what `revert` does: from the manifest, put back every file that still is what apply made
  * (checked by hash), remove what apply created, and leave (and report) anything changed since.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readElf } from '../elf/index.js';
+import { LAUNCHER_MARKER } from '../launcher/launcher.js';
+import { isElf, isShimName } from '../prefix/detect.js';
 import { fileMeta } from '../state/files.js';
 import type { Manifest, ManifestEntry } from '../state/manifest.js';
 import type { Plan, Step } from './types.js';
@@ -34,5 +38,22 @@ export function buildRevertPlan(prefix: string, prefixFrom: string, manifest: Ma
       leave('changed since apply (mamba updated or reinstalled?); left as it is');
     }
   }
+  // A file left alone that still loads the shim would stop working without it: keep the shim then.
+  const users = plan.steps.filter((s) => s.action === 'leave' && s.role !== 'shim' && loadsShim(path.join(prefix, s.path)));
+  const shim = plan.steps.find((s) => s.role === 'shim' && s.action !== 'leave');
+  if (users.length > 0 && shim) {
+    Object.assign(shim, { action: 'leave', after: shim.current, detail: `kept: still loaded by ${users.map((u) => u.path).join(', ')}` });
+    plan.warnings.push(`${shim.path}: ${shim.detail}`);
+  }
   return plan;
+}
+
+function loadsShim(file: string): boolean {
+  try {
+    const data = fs.readFileSync(file);
+    if (isElf(data)) return readElf(data, file).needed.some(isShimName);
+    return data.subarray(0, 4096).toString('latin1').includes(LAUNCHER_MARKER);
+  } catch {
+    return false;
+  }
 }

@@ -165,6 +165,20 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(st.targets[0].state).toBe('unsupported');
   });
 
+  it('revert keeps the shim while a file it leaves alone still loads it (a tampered manifest)', () => {
+    const { prefix } = fixture('tamper', { mamba2: true });
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    const mf = path.join(prefix, '.mambapatch', 'manifest.json');
+    const m = readJson(mf);
+    m.entries.find((e: { path: string }) => e.path === 'bin/mamba').after.sha256 = '0'.repeat(64);
+    fs.writeFileSync(mf, JSON.stringify(m));
+    const r = cli(['revert', prefix]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/bin\/mamba: changed since apply/);
+    expect(r.stdout).toMatch(/libmambapatch\.so: kept: still loaded by bin\/mamba/);
+    expect(memberInstall(prefix).status).toBe(0);
+  });
+
   it('refuses a state directory owned by someone else, or writable by the group', () => {
     const { prefix } = fixture('trust', { mamba2: true });
     expect(cli(['apply', prefix, '-q']).status).toBe(0);
