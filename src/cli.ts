@@ -47,7 +47,17 @@ export function buildProgram(registers: Register[]): Command {
   return program;
 }
 
+/** A reader that stops early (`mambapatch status | head`) is not an error: stop quietly. */
+function exitQuietlyOnEpipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK);
+    throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnEpipe(process.stdout);
+  exitQuietlyOnEpipe(process.stderr);
   const program = buildProgram(await loadCommands(argv));
   try {
     await program.parseAsync(argv);

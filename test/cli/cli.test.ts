@@ -11,6 +11,14 @@ describe('cli', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Usage: mambapatch');
   });
+  it('stops quietly when the reader of its output goes away (| head)', () => {
+    // A large JSON document (every imported symbol of libstdc++) into a pipe closed after one line.
+    const big = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
+    const r = spawnSync('sh', ['-c', `"$0" "$1" elf info "$2" --json | head -n 1 >/dev/null; exit 0`, process.execPath, CLI, big], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+  });
   it('exits 2 on an unknown command', () => {
     const r = run('no-such-command');
     expect(r.status).toBe(2);
