@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -37,7 +38,6 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <utime.h>
@@ -460,8 +460,8 @@ static const struct hook hooks[] = {
 
 static uintptr_t self_base;          /* dlpi_addr of the shim */
 static const char *self_name = "";   /* its path as the loader knows it */
-static int interposing;              /* loaded before libc: symbol lookup already finds our wrappers */
 static unsigned long long seen_adds; /* dl_iterate_phdr's load counter at the last scan */
+static unsigned long redirected;     /* GOT entries rewritten so far (for MAMBAPATCH_DEBUG) */
 
 #define N_HOOKS (sizeof hooks / sizeof hooks[0])
 static void *libc_fn[N_HOOKS]; /* libc's (or libdl's) definitions of the hooked names */
@@ -475,13 +475,13 @@ static int in_object(const struct dl_phdr_info *info, const void *p) {
   return 0;
 }
 
-static void write_slot(const struct dl_phdr_info *info, void **slot, void *value) {
+static int write_slot(const struct dl_phdr_info *info, void **slot, void *value) {
   /* Let the kernel try the store first: it fails with EFAULT instead of faulting when the page is
    * read-only. A writable page may also belong to an object another thread is still relocating; it must
    * not be made read-only under the loader's feet. */
   struct iovec local = {&value, sizeof value}, remote = {slot, sizeof value};
   long w = syscall(SYS_process_vm_writev, (long)syscall(SYS_getpid), &local, 1UL, &remote, 1UL, 0UL);
-  if (w == (long)sizeof value) return;
+  if (w == (long)sizeof value) return 1;
   uintptr_t page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
   uintptr_t addr = (uintptr_t)slot, page = addr & ~(page_size - 1);
   int prot = -1, relro = 0;
@@ -495,15 +495,16 @@ static void write_slot(const struct dl_phdr_info *info, void **slot, void *value
     /* the loader makes only the whole pages of PT_GNU_RELRO read-only */
     if (ph->p_type == PT_GNU_RELRO && page >= (start & ~(page_size - 1)) && page < (end & ~(page_size - 1))) relro = 1;
   }
-  if (prot < 0) return;
+  if (prot < 0) return 0;
   if (relro) prot = PROT_READ;
   if (prot & PROT_WRITE) {
     *slot = value;
-    return;
+    return 1;
   }
-  if (mprotect((void *)page, page_size, prot | PROT_READ | PROT_WRITE) != 0) return;
+  if (syscall(SYS_mprotect, page, page_size, prot | PROT_READ | PROT_WRITE) != 0) return 0;
   *slot = value;
-  mprotect((void *)page, page_size, prot);
+  syscall(SYS_mprotect, page, page_size, prot);
+  return 1;
 }
 
 static void patch_table(const struct dl_phdr_info *info, const struct dyninfo *d, const ElfW(Rela) *rel, size_t size) {
@@ -521,7 +522,7 @@ static void patch_table(const struct dl_phdr_info *info, const struct dyninfo *d
       void *cur = *slot;
       /* Only entries bound to libc's function, or not bound yet (a lazy PLT entry points into its own
        * object): one bound to another interposer (fakeroot, ...) is left alone. */
-      if (cur != hooks[h].addr && (cur == libc_fn[h] || in_object(info, cur))) write_slot(info, slot, hooks[h].addr);
+      if (cur != hooks[h].addr && (cur == libc_fn[h] || in_object(info, cur))) redirected += (unsigned long)write_slot(info, slot, hooks[h].addr);
       break;
     }
   }
@@ -590,27 +591,31 @@ struct survey {
 static int survey_object(struct dl_phdr_info *info, size_t size, void *data) {
   (void)size;
   struct survey *s = data;
-  if (in_object(info, (const void *)&survey_object)) {
+  if (s->self_index < 0 && in_object(info, (const void *)&survey_object)) {
     self_base = info->dlpi_addr;
     self_name = info->dlpi_name ? info->dlpi_name : "";
     s->self_index = s->index;
   }
   const char *b = base_name(info->dlpi_name ? info->dlpi_name : "");
   int libc = mp_startswith(b, "libc.so");
+  /* Already seen before libc: interposing, so nothing will be patched and only fchmodat is needed. */
+  int patching = !(s->self_index >= 0 && s->libc_index < 0);
   if (libc && s->libc_index < 0) s->libc_index = s->index;
-  if (libc || mp_startswith(b, "libdl.so")) {
+  if ((libc && !real_fchmodat) || (patching && mp_startswith(b, "libdl.so"))) {
     struct dyninfo d;
     if (read_dynamic(info, &d)) {
-      if (!real_dlopen) real_dlopen = (void *(*)(const char *, int))find_function(info, &d, "dlopen");
-      if (!real_dlsym) real_dlsym = (void *(*)(void *, const char *))find_function(info, &d, "dlsym");
       if (libc && !real_fchmodat) real_fchmodat = (int (*)(int, const char *, mode_t, int))find_function(info, &d, "fchmodat");
-      for (size_t h = 0; h < N_HOOKS; h++)
-        if (!libc_fn[h]) libc_fn[h] = find_function(info, &d, hooks[h].name);
+      if (patching) {
+        if (!real_dlopen) real_dlopen = (void *(*)(const char *, int))find_function(info, &d, "dlopen");
+        if (!real_dlsym) real_dlsym = (void *(*)(void *, const char *))find_function(info, &d, "dlsym");
+        for (size_t h = 0; h < N_HOOKS; h++)
+          if (!libc_fn[h]) libc_fn[h] = find_function(info, &d, hooks[h].name);
+      }
     }
   }
   s->index++;
   if (size >= offsetof(struct dl_phdr_info, dlpi_subs)) seen_adds = info->dlpi_adds;
-  return 0;
+  return !patching && libc; /* interposing and fchmodat known: the rest does not matter */
 }
 
 /* -------------------------------------------------------------------------- environment hygiene */
@@ -666,11 +671,15 @@ struct identity {
   struct timespec mtime;
 };
 
-static char state_dir[4096];
-static char hook_path[4096 + 16];
-static char watch_text[32768];
-static const char *watch_paths[MAX_WATCH];
-static struct identity watch_ids[MAX_WATCH];
+/* Needed only when a trustworthy hook is installed: mapped then, so that a process without one
+ * touches none of it (and the loader maps no zero pages for it). */
+struct watch_state {
+  char hook_path[4096 + 16];
+  char text[32768];
+  const char *paths[MAX_WATCH];
+  struct identity ids[MAX_WATCH];
+};
+static struct watch_state *watch;
 static int watch_count;
 static pid_t watch_pid;
 
@@ -695,65 +704,80 @@ static struct identity identify(const char *path) {
   return id;
 }
 
-/* Not a symlink, of the right type, owned by root or the shim's owner, writable by nobody else. */
-static int trusted(const char *path, int want_dir, uid_t shim_owner) {
-  struct stat st;
-  if (syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
-  if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) return 0;
-  if (st.st_uid != 0 && st.st_uid != shim_owner) return 0;
-  return (st.st_mode & 022) == 0;
+/* Not a symlink (st from lstat), of the right type, owned by root or the shim's owner, writable by nobody else. */
+static int trusted_stat(const struct stat *st, int want_dir, uid_t shim_owner) {
+  if (want_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) return 0;
+  if (st->st_uid != 0 && st->st_uid != shim_owner) return 0;
+  return (st->st_mode & 022) == 0;
 }
 
-static void watch_setup(void) {
+static int trusted(const char *path, int want_dir, uid_t shim_owner) {
+  struct stat st;
+  return syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && trusted_stat(&st, want_dir, shim_owner);
+}
+
+/* The shim's own path (suffix NULL), else <prefix>/.mambapatch followed by suffix for a shim at
+ * <prefix>/lib/libmambapatch.so (textually; "<dir>/../.mambapatch" where the parent is unclear). */
+static int state_path(char *buf, size_t cap, const char *suffix) {
   size_t len = 0;
-  struct stat self;
-  if (!self_name[0] || env_is_1("MAMBAPATCH_NO_HOOK")) return;
+  buf[0] = '\0';
   if (self_name[0] != '/') { /* loaded by a relative path: relative to the start directory */
-    if (syscall(SYS_getcwd, state_dir, sizeof state_dir - 2) <= 0) return;
-    len = mp_strlen(state_dir);
-    if (!append(state_dir, sizeof state_dir, &len, "/")) return;
+    if (syscall(SYS_getcwd, buf, cap - 2) <= 0) return 0;
+    len = mp_strlen(buf);
+    if (!append(buf, cap, &len, "/")) return 0;
   }
-  if (!append(state_dir, sizeof state_dir, &len, self_name)) return;
-  if (syscall(SYS_newfstatat, AT_FDCWD, state_dir, &self, 0) != 0) return;
-  /* <prefix>/lib/libmambapatch.so -> <prefix>/.mambapatch (textually; "<dir>/../" where that is unclear) */
-  while (len > 0 && state_dir[len - 1] != '/') len--;
-  while (len > 1 && state_dir[len - 1] == '/') len--;
+  if (!append(buf, cap, &len, self_name)) return 0;
+  if (!suffix) return 1;
+  while (len > 0 && buf[len - 1] != '/') len--;
+  while (len > 1 && buf[len - 1] == '/') len--;
   size_t dir_end = len, parent = len;
-  while (parent > 0 && state_dir[parent - 1] != '/') parent--;
-  const char *last = state_dir + parent;
+  while (parent > 0 && buf[parent - 1] != '/') parent--;
+  const char *last = buf + parent;
   size_t last_len = dir_end - parent;
   int unclear = parent == 0 || last_len == 0 || (last_len == 1 && last[0] == '.') ||
                 (last_len == 2 && last[0] == '.' && last[1] == '.');
   len = unclear ? dir_end : parent;
-  state_dir[len] = '\0';
-  if (!append(state_dir, sizeof state_dir, &len, unclear ? "/../.mambapatch" : ".mambapatch")) return;
+  buf[len] = '\0';
+  return append(buf, cap, &len, unclear ? "/../.mambapatch" : ".mambapatch") && append(buf, cap, &len, suffix);
+}
 
-  size_t hlen = 0, wlen = 0;
-  char watch_file[sizeof state_dir + 16];
-  if (!append(hook_path, sizeof hook_path, &hlen, state_dir) || !append(hook_path, sizeof hook_path, &hlen, "/hook.sh")) return;
-  if (!append(watch_file, sizeof watch_file, &wlen, state_dir) || !append(watch_file, sizeof watch_file, &wlen, "/watch")) return;
-  if (!trusted(state_dir, 1, self.st_uid) || !trusted(hook_path, 0, self.st_uid) || !trusted(watch_file, 0, self.st_uid))
-    return;
+static void watch_setup(void) {
+  char path[sizeof watch->hook_path];
+  struct stat hook_st, self;
+  if (!self_name[0]) return;
+  /* Without `mambapatch hook install` this is one failed lstat and nothing else. */
+  if (!state_path(path, sizeof path, "/hook.sh") || syscall(SYS_newfstatat, AT_FDCWD, path, &hook_st, AT_SYMLINK_NOFOLLOW) != 0) return;
+  if (!state_path(path, sizeof path, NULL) || syscall(SYS_newfstatat, AT_FDCWD, path, &self, 0) != 0) return;
+  if (!trusted_stat(&hook_st, 0, self.st_uid)) return;
+  if (!state_path(path, sizeof path, "") || !trusted(path, 1, self.st_uid)) return;
+  if (!state_path(path, sizeof path, "/hook.sh")) return;
+  void *m = (void *)syscall(SYS_mmap, NULL, sizeof *watch, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
+  if (m == MAP_FAILED) return;
+  watch = m;
+  size_t hlen = 0;
+  append(watch->hook_path, sizeof watch->hook_path, &hlen, path);
+  if (!state_path(path, sizeof path, "/watch") || !trusted(path, 0, self.st_uid)) return;
 
-  long fd = syscall(SYS_openat, AT_FDCWD, watch_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return;
+  char *text = watch->text;
   size_t got = 0;
-  while (got < sizeof watch_text - 1) {
-    long r = syscall(SYS_read, (int)fd, watch_text + got, sizeof watch_text - 1 - got);
+  while (got < sizeof watch->text - 1) {
+    long r = syscall(SYS_read, (int)fd, text + got, sizeof watch->text - 1 - got);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     got += (size_t)r;
   }
   syscall(SYS_close, (int)fd);
-  watch_text[got] = '\0';
+  text[got] = '\0';
 
-  for (char *p = watch_text; *p && watch_count < MAX_WATCH;) {
+  for (char *p = text; *p && watch_count < MAX_WATCH;) {
     char *start = p;
     while (*p && *p != '\n') p++;
     if (*p) *p++ = '\0';
     if (start[0] != '/') continue; /* absolute paths only; blank lines ignored */
-    watch_paths[watch_count] = start;
-    watch_ids[watch_count] = identify(start);
+    watch->paths[watch_count] = start;
+    watch->ids[watch_count] = identify(start);
     watch_count++;
   }
   watch_pid = (pid_t)syscall(SYS_getpid);
@@ -766,9 +790,9 @@ static int same(const struct identity *a, const struct identity *b) {
 }
 
 static void run_hook(void) {
-  static char *child_env[1024];
+  char *child_env[1024]; /* in the forked child: its stack is its own */
   static char no_hook[] = "MAMBAPATCH_NO_HOOK=1";
-  char *argv[] = {"sh", hook_path, NULL};
+  char *argv[] = {"sh", watch->hook_path, NULL};
   strip_preload();
   size_t n = 0;
   for (char **e = environ; e && *e && n < sizeof child_env / sizeof *child_env - 2; e++)
@@ -786,19 +810,20 @@ __attribute__((destructor)) static void mambapatch_fini(void) {
   watch_count = 0; /* once */
   if (env_is_1("MAMBAPATCH_NO_HOOK")) return;
   for (int i = 0; i < count; i++) {
-    struct identity now = identify(watch_paths[i]);
-    if (same(&now, &watch_ids[i])) continue;
+    struct identity now = identify(watch->paths[i]);
+    if (same(&now, &watch->ids[i])) continue;
     struct line l = {.len = 0};
     add(&l, "mambapatch: ");
-    add(&l, watch_paths[i]);
+    add(&l, watch->paths[i]);
     add(&l, " was replaced; re-applying the patch with ");
-    add(&l, hook_path);
+    add(&l, watch->hook_path);
     emit(&l);
-    pid_t pid = fork();
+    /* fork without running the program's atfork handlers in an exiting process: the child only execs */
+    long pid = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
     if (pid == 0) run_hook();
     if (pid > 0) {
       int status;
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      while (syscall(SYS_wait4, pid, &status, 0, 0L) < 0 && errno == EINTR) {
       }
     }
     break;
@@ -812,10 +837,29 @@ __attribute__((constructor)) static void mambapatch_init(void) {
   int saved = errno;
   struct survey s = {0, -1, -1};
   dl_iterate_phdr(survey_object, &s);
-  /* Before libc in the global search order (preload, first NEEDED of the executable): interposed. */
-  interposing = s.self_index >= 0 && (s.libc_index < 0 || s.self_index < s.libc_index);
-  if (!interposing) dl_iterate_phdr(patch_object, NULL);
-  if (!env_is_1("MAMBAPATCH_KEEP_PRELOAD")) strip_preload();
-  watch_setup();
+  /* Before libc in the global search order (preload, first NEEDED of the executable), the loader already
+   * binds every object to our wrappers, including ones dlopen'ed later: no GOT is touched. */
+  int interposing = s.self_index >= 0 && (s.libc_index < 0 || s.self_index < s.libc_index);
+  if (!interposing) {
+    dl_iterate_phdr(patch_object, NULL);
+    if (env_is_1("MAMBAPATCH_DEBUG")) {
+      struct line l = {.len = 0};
+      add(&l, "mambapatch: loaded after libc: redirected ");
+      add_num(&l, redirected, 10, 1);
+      add(&l, " GOT entries to the shim");
+      emit(&l);
+    }
+  }
+  /* one pass over the environment for what start-up reads (first match, as getenv) */
+  const char *preload = NULL, *keep = NULL, *no_hook = NULL;
+  for (char **e = environ; e && *e; e++) {
+    const char *v = *e;
+    if (v[0] == 'L' && !preload && mp_startswith(v, "LD_PRELOAD=")) preload = v + 11;
+    if (v[0] != 'M' || !mp_startswith(v, "MAMBAPATCH_")) continue;
+    if (!keep && mp_startswith(v + 11, "KEEP_PRELOAD=")) keep = v + 24;
+    if (!no_hook && mp_startswith(v + 11, "NO_HOOK=")) no_hook = v + 19;
+  }
+  if (preload && !(keep && mp_streq(keep, "1"))) strip_preload();
+  if (!(no_hook && mp_streq(no_hook, "1"))) watch_setup();
   errno = saved;
 }

@@ -27,14 +27,14 @@ export function positionSuite(t: Target): void {
   });
   afterAll(() => tmp?.cleanup());
 
-  const setup = (major: 1 | 2, pos: Position) => {
-    const prefix = path.join(tmp.dir, `m${major}-${pos}`);
+  const setup = (major: 1 | 2, pos: Position, extraEnv: Record<string, string> = {}, tag = '') => {
+    const prefix = path.join(tmp.dir, `m${major}-${pos}${tag}`);
     makePrefix(prefix, {
       exe: pos === 'exe-first-needed' ? bins.exe.shimFirst : bins.exe.plain,
       lib: pos.startsWith('lib-needed') ? bins.lib[major].withShim : bins.lib[major].plain,
       shim: shimFile(t.arch),
     });
-    const env: Record<string, string> = { MAMBA_ROOT_PREFIX: prefix };
+    const env: Record<string, string> = { MAMBA_ROOT_PREFIX: prefix, ...extraEnv };
     if (pos === 'preload') env.LD_PRELOAD = path.join(prefix, 'lib/libmambapatch.so');
     return pos === 'lib-needed-dlopen'
       ? runTarget(t, MEMBER, bins.dlopenHost, [path.join(prefix, 'lib/libmamba.so.4'), prefix], env)
@@ -61,6 +61,19 @@ export function positionSuite(t: Target): void {
       }
     });
   }
+
+  it(`rewrites GOT entries only in the library position, never when interposing (${t.arch})`, () => {
+    const AFTER_LIBC = /^mambapatch: loaded after libc: redirected (\d+) GOT entries to the shim$/m;
+    for (const pos of ['preload', 'exe-first-needed', 'lib-needed', 'lib-needed-dlopen'] as const) {
+      const r = setup(2, pos, { MAMBAPATCH_DEBUG: '1' }, '-debug');
+      expect([r.status, r.stdout], pos).toEqual([0, 'mamba 2.x stand-in: install finished\n']);
+      const line = AFTER_LIBC.exec(r.stderr);
+      if (pos.startsWith('lib-needed')) expect(Number(line?.[1]), `${pos}: ${r.stderr}`).toBeGreaterThan(0);
+      else expect(line, `${pos}: ${r.stderr}`).toBeNull();
+      // the fallback itself is reported the same way in every position
+      expect(r.stderr, pos).toContain('): refused (EPERM); current mode 2775 already allows it: reporting success\n');
+    }
+  });
 
   describe(`the library position patches objects loaded before and after it (${t.arch})`, () => {
     for (const how of ['by path', 'by bare name'] as const) {
