@@ -345,6 +345,11 @@ function fuzz(): Promise<FuzzResult> {
       'aarch64-c-pie-lld',
       'ppc64le-c-exec-default',
       'ppc64le-c-lib-spare0',
+      'x86_64-c-exec-lldbigbss',
+      'x86_64-c-lib-lldbigbss',
+      'aarch64-c-pie-lldbigbss',
+      'x86_64-c-pie-nosections',
+      'x86_64-musl-c-pie-default',
     ];
     const files = corpus().filter((f) => ids.includes(f.id));
     expect(files.map((f) => f.id).sort()).toEqual([...ids].sort());
