@@ -1,4 +1,4 @@
-/** Where mambapatch keeps its state inside a prefix (see docs/readme/apply.md, "Files written"). */
+/** Where mambapatch keeps its state inside a prefix (README, "Files written"). */
 import * as path from 'node:path';
 
 export const STATE_DIR = '.mambapatch';
