@@ -3,7 +3,7 @@
  * Rendered as the exact shell commands, merged per path, and applied with the same system calls.
  */
 import * as fs from 'node:fs';
-import { shArg } from '../hook/quote.js';
+import { shArg } from '../shell.js';
 import { groupArg } from './context.js';
 import type { FixAction } from './types.js';
 

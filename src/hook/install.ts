@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { MambapatchError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { readWatch, shimFile, statePaths } from './apply-api.js';
-import { shQuote } from './quote.js';
+import { shQuote } from '../shell.js';
 import { HOOK_MARKER, hookScript } from './script.js';
 import { DEFAULT_UNIT_DIR, renderUnits, unitNames } from './systemd.js';
 import { octal } from '../state/files.js';

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import { VERSION } from '../version.js';
 import { cliPath, packageFile } from './package-files.js';
-import { checkEmbeddablePath, shQuote } from './quote.js';
+import { shQuote } from '../shell.js';
+import { checkEmbeddablePath } from './quote.js';
 
 /** The first line after the shebang of every hook we write: how `hook status` recognises ours. */
 export const HOOK_MARKER = '# mambapatch-hook 1';

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { MambapatchError } from '../errors.js';
+import { shQuote } from '../shell.js';
 import { isPythonInterpreter, type Interpreter } from './shebang.js';
 
 /** The second line of every launcher: how a launcher is recognised (and never wrapped twice). */
@@ -13,11 +14,6 @@ export const LAUNCHER_MARKER = '# mambapatch-launcher v1';
 /** `bin/mamba` → `bin/.mamba.mambapatch-orig` (relative or absolute, as given). */
 export function originalName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.mambapatch-orig`);
-}
-
-/** A POSIX shell literal: 'it'\''s'. */
-export function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** LD_PRELOAD splits on spaces and colons and has no escaping: such a path cannot be preloaded. */

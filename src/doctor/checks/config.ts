@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { shArg } from '../../hook/quote.js';
+import { shArg } from '../../shell.js';
 import { octal } from '../../state/files.js';
 import type { Check, DoctorContext } from '../types.js';
 

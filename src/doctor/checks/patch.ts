@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkPatch, readWatch } from '../../hook/apply-api.js';
-import { shArg } from '../../hook/quote.js';
+import { shArg } from '../../shell.js';
 import { MAMBA_PACKAGES } from '../../prefix/conda-meta.js';
 import { sha256File } from '../../state/files.js';
 import type { Check, DoctorContext } from '../types.js';

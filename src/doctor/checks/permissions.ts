@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { shArg } from '../../hook/quote.js';
+import { shArg } from '../../shell.js';
 import { octal } from '../../state/files.js';
 import { renderActions } from '../fixes.js';
 import type { Check, CheckOutcome, DoctorContext, FixAction } from '../types.js';
