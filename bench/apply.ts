@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildPrefix, gxxCompile, templatesDir } from '../src/demo/prefix.js';
+import { buildPrefix, cachedCompiler, templatesDir } from '../src/demo/prefix.js';
 import { addNeeded } from '../src/elf/index.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -31,7 +31,7 @@ function bigPrefix(): string {
   fs.rmSync(ROOT, { recursive: true, force: true });
   fs.mkdirSync(ROOT, { recursive: true, mode: 0o755 });
   const cache = path.join(ROOT, 'cc');
-  const compile = gxxCompile(cache);
+  const compile = cachedCompiler(cache);
   buildPrefix(prefix, { mamba1: true }, compile);
   const pad = path.join(ROOT, 'pad.cpp');
   fs.writeFileSync(pad, `extern "C" __attribute__((used, visibility("default"))) const char mambapatch_bench_pad[${LIB_MIB} << 20] = {1};\n`);
@@ -64,14 +64,14 @@ function bigPrefix(): string {
 /** A mamba 2.x prefix (cached) for start-up times. */
 function smallPrefix(): string {
   const prefix = path.join(ROOT, 'mamba2');
-  if (!fs.existsSync(prefix)) buildPrefix(prefix, { mamba2: true }, gxxCompile(path.join(ROOT, 'cc')));
+  if (!fs.existsSync(prefix)) buildPrefix(prefix, { mamba2: true }, cachedCompiler(path.join(ROOT, 'cc')));
   return prefix;
 }
 
 /** A mamba 1.x prefix (cached) for the launcher's start-up time. */
 function smallPrefix1(): string {
   const prefix = path.join(ROOT, 'mamba1');
-  if (!fs.existsSync(prefix)) buildPrefix(prefix, { mamba1: true }, gxxCompile(path.join(ROOT, 'cc')));
+  if (!fs.existsSync(prefix)) buildPrefix(prefix, { mamba1: true }, cachedCompiler(path.join(ROOT, 'cc')));
   return prefix;
 }
 
@@ -80,7 +80,7 @@ function emptyNeeded(prefix: string): string {
   const lib = path.join(prefix, 'lib', 'libbenchempty.so');
   const src = path.join(ROOT, 'empty.c');
   fs.writeFileSync(src, 'int mambapatch_bench_empty;\n');
-  fs.copyFileSync(gxxCompile(path.join(ROOT, 'cc'))({ name: 'libbenchempty.so', args: ['-shared', '-fPIC', '-x', 'c'], sources: [src] }), lib);
+  fs.copyFileSync(cachedCompiler(path.join(ROOT, 'cc'))({ name: 'libbenchempty.so', args: ['-shared', '-fPIC', '-x', 'c'], sources: [src] }), lib);
   const exe = path.join(prefix, 'bin', 'mamba-emptylib');
   const res = addNeeded(fs.readFileSync(path.join(prefix, 'bin', 'mamba')), '$ORIGIN/../lib/libbenchempty.so', { first: true });
   fs.writeFileSync(exe, res.data, { mode: 0o755 });

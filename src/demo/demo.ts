@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { apply, revert, status } from '../apply/core.js';
 import { renderRun, renderStatus } from '../apply/render.js';
 import { paint, say, type OutputOptions } from '../output.js';
-import { buildPrefix, gxxCompile } from './prefix.js';
+import { buildPrefix, cachedCompiler } from './prefix.js';
 
 /** The shared install's cast: the owner and a second member of its group (numeric, no passwd entries). */
 export const DEMO_OWNER = { uid: 4101, gid: 4100 };
@@ -47,7 +47,7 @@ export function runDemo(opts: DemoOptions): number {
   try {
     heading('Building two throwaway shared prefixes (stand-ins compiled with g++ from templates/demo)');
     for (const p of prefixes) {
-      buildPrefix(p.prefix, { ...p.spec, owner: canSwitch ? DEMO_OWNER : undefined }, gxxCompile(cache));
+      buildPrefix(p.prefix, { ...p.spec, owner: canSwitch ? DEMO_OWNER : undefined }, cachedCompiler(cache));
       say(opts, `  ${p.label}: ${p.prefix}${canSwitch ? `  (owner uid ${DEMO_OWNER.uid}, group ${DEMO_OWNER.gid}, group-writable, setgid directories)` : ''}`);
     }
     if (!canSwitch) {

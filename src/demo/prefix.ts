@@ -16,7 +16,7 @@ export interface CompileRequest {
   sources: string[];
   after?: string[];
 }
-/** Compiles with g++ and returns the output path. */
+/** Compiles and returns the output path. */
 export type Compile = (req: CompileRequest) => string;
 
 export interface PrefixSpec {
@@ -41,24 +41,31 @@ export function templatesDir(): string {
   throw new MambapatchError('cannot find the templates/ directory of mambapatch');
 }
 
-/** A compiler that caches its outputs by content under `cacheDir` (world-readable). */
-export function gxxCompile(cacheDir: string): Compile {
+/**
+ * A compiler that caches its outputs by command line and source contents under `cacheDir` (world-readable,
+ * so a second uid can run them). Concurrent builds of the same output are safe (a per-process temporary
+ * name, then a rename).
+ */
+export function cachedCompiler(cacheDir: string, compiler = 'g++'): Compile {
   return (req) => {
     const h = createHash('sha256');
-    h.update([...req.args, '--', ...(req.after ?? [])].join('\0'));
+    h.update([compiler, ...req.args, '--', ...(req.after ?? [])].join('\0'));
     for (const s of req.sources) h.update(fs.readFileSync(s));
     const dir = path.join(cacheDir, h.digest('hex').slice(0, 16));
     const out = path.join(dir, req.name);
     if (fs.existsSync(out)) return out;
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    fs.chmodSync(cacheDir, 0o755);
+    fs.chmodSync(dir, 0o755);
+    const tmp = `${out}.tmp${process.pid}`;
     try {
-      execFileSync('g++', [...req.args, ...req.sources, ...(req.after ?? []), '-o', `${out}.tmp`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(compiler, [...req.args, ...req.sources, ...(req.after ?? []), '-o', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {
       const err = e as { code?: string; stderr?: Buffer };
-      if (err.code === 'ENOENT') throw new MambapatchError('g++ is needed to build the stand-ins (apt install g++)');
-      throw new MambapatchError(`g++ failed: ${String(err.stderr ?? e).split('\n')[0]}`, { file: req.sources[0] });
+      if (err.code === 'ENOENT') throw new MambapatchError(`${compiler} is needed to build the stand-ins (apt install ${compiler})`);
+      throw new MambapatchError(`${compiler} failed: ${String(err.stderr ?? e).split('\n')[0]}`, { file: req.sources[0] });
     }
-    fs.renameSync(`${out}.tmp`, out);
+    fs.renameSync(tmp, out);
     return out;
   };
 }
