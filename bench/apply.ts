@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildPrefix, cachedCompiler, templatesDir } from '../src/demo/prefix.js';
+import { buildPrefix, cachedCompiler } from '../src/demo/prefix.js';
+import { TEMPLATES_DIR } from '../src/package.js';
 import { addNeeded } from '../src/elf/index.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -38,7 +39,7 @@ function bigPrefix(): string {
   const big = compile({
     name: 'libmamba.so.2',
     args: ['-std=c++17', '-O1', '-shared', '-fPIC', '-DSTANDIN_MAJOR=1', '-Wl,-soname,libmamba.so.2'],
-    sources: [path.join(templatesDir(), 'demo', 'libmamba_standin.cpp'), pad],
+    sources: [path.join(TEMPLATES_DIR, 'demo', 'libmamba_standin.cpp'), pad],
   });
   const lib = path.join(prefix, 'lib', 'libmamba.so.2');
   fs.rmSync(lib);

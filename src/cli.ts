@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT } from './errors.js';
-import { VERSION } from './version.js';
+import { VERSION } from './package.js';
 type Register = (program: Command) => void;
 
 /**

@@ -13,7 +13,7 @@ import { keepOriginal, restoreOriginal, writeBackup } from '../state/backup.js';
 import { writeJournal, type Journal } from '../state/journal.js';
 import { writeManifest, type Manifest, type ManifestEntry } from '../state/manifest.js';
 import type { StatePaths } from '../state/paths.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../package.js';
 
 const TOOL = `mambapatch ${VERSION}`;
 

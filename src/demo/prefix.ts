@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MambapatchError } from '../errors.js';
+import { TEMPLATES_DIR } from '../package.js';
 
 export interface CompileRequest {
   name: string;
@@ -32,14 +32,6 @@ export interface PrefixSpec {
   condaMeta?: boolean;
 }
 
-export function templatesDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (fs.existsSync(path.join(dir, 'templates', 'demo', 'libmamba_standin.cpp'))) return path.join(dir, 'templates');
-    dir = path.dirname(dir);
-  }
-  throw new MambapatchError('cannot find the templates/ directory of mambapatch');
-}
 
 /**
  * A compiler that caches its outputs by command line and source contents under `cacheDir` (world-readable,
@@ -82,7 +74,7 @@ export interface StandIns {
 type Needed = Partial<StandIns> & Omit<StandIns, 'micromambaStatic' | 'micromambaStaticPie'>;
 
 export function buildStandIns(compile: Compile, which: { static?: 'static' | 'static-pie' } = {}): Needed {
-  const t = path.join(templatesDir(), 'demo');
+  const t = path.join(TEMPLATES_DIR, 'demo');
   const standin = path.join(t, 'libmamba_standin.cpp');
   const main2 = path.join(t, 'mamba2_main.cpp');
   const common = ['-std=c++17', '-O1'];
@@ -136,7 +128,7 @@ export function buildPrefix(prefix: string, spec: PrefixSpec, compile: Compile):
       files: [
         { rel: 'bin/mamba', text: consoleScript(path.join(prefix, 'bin', 'python')), mode: 0o775 },
         { rel: `${site}/__init__.py`, text: '' },
-        { rel: `${site}/mamba.py`, from: path.join(templatesDir(), 'demo', 'mamba1_main.py') },
+        { rel: `${site}/mamba.py`, from: path.join(TEMPLATES_DIR, 'demo', 'mamba1_main.py') },
       ],
     });
     fs.symlinkSync('../bin/mamba', path.join(prefix, 'condabin', 'mamba'));

@@ -3,7 +3,7 @@
  * of node, the mambapatch CLI and the prefix written as single-quoted literals (it needs no PATH).
  */
 import * as fs from 'node:fs';
-import { VERSION } from '../version.js';
+import { VERSION } from '../package.js';
 import { cliPath, packageFile } from './package-files.js';
 import { shQuote } from '../shell.js';
 import { checkEmbeddablePath } from './quote.js';

@@ -9,7 +9,7 @@ import { LAUNCHER_MARKER } from '../launcher/launcher.js';
 import { isElf, isShimName } from '../prefix/detect.js';
 import { fileMeta } from '../state/files.js';
 import type { Manifest, ManifestEntry } from '../state/manifest.js';
-import type { Plan, Step } from './types.js';
+import type { Plan } from './types.js';
 
 const ORDER: Record<ManifestEntry['role'], number> = { target: 0, 'kept-original': 1, shim: 2 };
 

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { TEMPLATES_DIR, VERSION } from '../package.js';
 import { findOnPath } from '../prefix/resolve.js';
 
 export const SHIM_ARCHES = ['x86_64', 'aarch64', 'ppc64le'] as const;
@@ -57,24 +57,8 @@ export function isShimArch(arch: string): arch is ShimArch {
   return (SHIM_ARCHES as readonly string[]).includes(arch);
 }
 
-/** The package root: the nearest directory above this module with mambapatch's package.json. */
-export function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pj = path.join(dir, 'package.json');
-    if (fs.existsSync(pj) && (JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: string }).name === 'mambapatch') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('mambapatch: cannot find the package root');
-    dir = up;
-  }
-}
-
 export function shimSource(): string {
-  return path.join(packageRoot(), 'templates', 'shim', 'mambapatch_shim.c');
-}
-
-export function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  return path.join(TEMPLATES_DIR, 'shim', 'mambapatch_shim.c');
 }
 
 /** Compiler names tried for an architecture: the host's `cc`/`gcc` for the host, else `<triple>-gcc`. */
@@ -105,7 +89,7 @@ function stampOf(compiler: string, version: string): string {
  * Builds the shim for `arch` at `output` with `compiler`, unless a build with the same source, version,
  * compiler and flags is already there. Returns true when it compiled. Throws the compiler's message.
  */
-export function buildShim(arch: ShimArch, output: string, compiler: string, version = packageVersion()): boolean {
+export function buildShim(arch: ShimArch, output: string, compiler: string, version = VERSION): boolean {
   const stamp = stampOf(compiler, version);
   const stampFile = `${output}.stamp`;
   if (fs.existsSync(output) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8').trim() === stamp) return false;

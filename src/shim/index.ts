@@ -8,9 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EXIT, MambapatchError } from '../errors.js';
 import {
-  SHIM_ARCHES, buildShim, compilerHint, findCompiler, hostArch, isShimArch, packageRoot, packageVersion,
+  SHIM_ARCHES, buildShim, compilerHint, findCompiler, hostArch, isShimArch,
   type ShimArch,
 } from './build.js';
+import { PACKAGE_ROOT, VERSION } from '../package.js';
 
 export { SHIM_ARCHES, hostArch };
 export const SHIM_FILENAME = 'libmambapatch.so';
@@ -19,12 +20,12 @@ export const SHIM_FILENAME = 'libmambapatch.so';
 const MARKER = '@(#)mambapatch-shim version=';
 
 export function shimVersion(): string {
-  return packageVersion();
+  return VERSION;
 }
 
 /** Where `npm run build` puts the shipped shims. */
 export function prebuiltShim(arch: string): string {
-  return path.join(packageRoot(), 'shims', arch, SHIM_FILENAME);
+  return path.join(PACKAGE_ROOT, 'shims', arch, SHIM_FILENAME);
 }
 
 /** A per-user cache for shims compiled on demand. */
