@@ -10,6 +10,9 @@ export interface AtomicWriteOptions {
   gid?: number;
 }
 
+/** The temporary names writeFileAtomic uses (`.<name>.mambapatch-<pid>-<hex>.tmp`), for cleaning up after a crash. */
+export const ATOMIC_TEMP_NAME = /^\..*\.mambapatch-\d+-[0-9a-f]+\.tmp$/;
+
 /**
  * Replace `file` atomically: write a temporary file in the same directory, fsync it, give it the old
  * file's mode and owner, rename it over the target and fsync the directory. A hard-linked target is

@@ -13,6 +13,8 @@ export interface PackageRecord {
   record: string;
   /** Files the package installed, relative to the prefix. */
   files: string[];
+  /** The sha256 recorded for each file in `paths_data` (what `conda doctor` compares against). */
+  sha256: Map<string, string>;
 }
 
 /** Reads only the records whose file name can belong to a mamba package; unreadable ones are skipped. */
@@ -32,7 +34,12 @@ export function readMambaRecords(prefix: string): PackageRecord[] {
       const name = j.name as MambaPackage;
       if (!MAMBA_PACKAGES.includes(name) || typeof j.version !== 'string') continue;
       const files = Array.isArray(j.files) ? j.files.filter((f): f is string => typeof f === 'string') : [];
-      out.push({ name, version: j.version, build: typeof j.build === 'string' ? j.build : undefined, record: `conda-meta/${n}`, files });
+      const sha256 = new Map<string, string>();
+      const paths = (j.paths_data as { paths?: { _path?: unknown; sha256?: unknown }[] } | undefined)?.paths;
+      for (const p of Array.isArray(paths) ? paths : []) {
+        if (typeof p?._path === 'string' && typeof p.sha256 === 'string') sha256.set(p._path, p.sha256);
+      }
+      out.push({ name, version: j.version, build: typeof j.build === 'string' ? j.build : undefined, record: `conda-meta/${n}`, files, sha256 });
     } catch {
       // a broken record is not ours to judge
     }

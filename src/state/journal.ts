@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../fsutil/atomic.js';
+import { ATOMIC_TEMP_NAME, writeFileAtomic } from '../fsutil/atomic.js';
 
 export interface Journal {
   op: 'apply' | 'revert';
@@ -45,7 +45,7 @@ export function removeTempFiles(prefix: string, files: string[]): string[] {
       continue;
     }
     for (const n of names) {
-      if (/^\..*\.mambapatch-\d+-[0-9a-f]+\.tmp$/.test(n)) {
+      if (ATOMIC_TEMP_NAME.test(n)) {
         fs.rmSync(path.join(dir, n), { force: true });
         removed.push(path.join(dir, n));
       }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkPatch, readWatch } from '../../hook/apply-api.js';
 import { shArg } from '../../shell.js';
-import { MAMBA_PACKAGES } from '../../prefix/conda-meta.js';
+import { readMambaRecords } from '../../prefix/conda-meta.js';
 import { sha256File } from '../../state/files.js';
 import type { Check, DoctorContext } from '../types.js';
 
@@ -19,26 +19,11 @@ const patchPresent: Check = {
   },
 };
 
-interface PathRecord {
-  pkg: string;
-  sha256?: string;
-}
-
 /** paths_data of the mamba packages' records: relative path → package and recorded sha256. */
-function recordedPaths(ctx: DoctorContext): Map<string, PathRecord> {
-  const out = new Map<string, PathRecord>();
-  const dir = path.join(ctx.prefix, 'conda-meta');
-  for (const n of fs.readdirSync(dir).sort()) {
-    if (!n.endsWith('.json') || !MAMBA_PACKAGES.some((p) => n.startsWith(`${p}-`))) continue;
-    let rec: { name?: string; version?: string; paths_data?: { paths?: { _path?: string; sha256?: string }[] } };
-    try {
-      rec = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'));
-    } catch {
-      continue;
-    }
-    for (const p of rec.paths_data?.paths ?? []) {
-      if (typeof p._path === 'string') out.set(p._path, { pkg: `${rec.name ?? n}-${rec.version ?? '?'}`, sha256: p.sha256 });
-    }
+function recordedPaths(ctx: DoctorContext): Map<string, { pkg: string; sha256: string }> {
+  const out = new Map<string, { pkg: string; sha256: string }>();
+  for (const rec of readMambaRecords(ctx.prefix)) {
+    for (const [rel, sha256] of rec.sha256) out.set(rel, { pkg: `${rec.name}-${rec.version}`, sha256 });
   }
   return out;
 }
