@@ -1,10 +1,11 @@
-/** `mambapatch elf ...`: a thin layer over src/elf (inspect, add and remove one DT_NEEDED). */
+/** `mambapatch elf ...`: a thin layer over src/elf (inspect, add and remove one DT_NEEDED or the entry hook). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MambapatchError } from '../errors.js';
 import { printJson, say, warn, type OutputOptions } from '../output.js';
 import { action, withCommonFlags } from './common.js';
-import { addNeeded, editElfFile, readElf, removeNeeded, type EditResult, type ElfInfo } from '../elf/index.js';
+import { addEntryHook, addNeeded, editElfFile, readElf, removeEntryHook, removeNeeded, type EditResult, type ElfInfo } from '../elf/index.js';
+import { hookBlob, readHookBlob } from '../supervisor/blob.js';
 
 function readInput(file: string): Uint8Array {
   try {
@@ -29,6 +30,10 @@ function infoLines(file: string, i: ElfInfo): string[] {
   lines.push(`imports:     ${i.importedSymbols.length} symbols`);
   if (i.isDynamic) lines.push(`spare slots: ${i.spareDynamicSlots}`);
   if (i.staticTls) lines.push('static TLS:  yes (DF_STATIC_TLS)');
+  if (i.entryHook) {
+    const h = i.entryHook;
+    lines.push(`entry hook:  ${h.id} at 0x${h.address.toString(16)} (original entry 0x${h.originalEntry.toString(16)})`);
+  }
   lines.push(`editable:    ${i.editable ? 'yes' : `no (${file} ${i.refusal})`}`);
   return lines;
 }
@@ -45,10 +50,11 @@ function renderEdit(opts: OutputOptions, file: string, out: string | undefined, 
 interface EditOpts extends OutputOptions {
   first?: boolean;
   output?: string;
+  blob?: string;
 }
 
 export function register(program: Command): void {
-  const elf = program.command('elf').description('inspect ELF files and add or remove one DT_NEEDED entry');
+  const elf = program.command('elf').description('inspect ELF files; add or remove one DT_NEEDED entry or the entry hook');
 
   withCommonFlags(elf.command('info').argument('<file>').description('show the dynamic information of an ELF file'))
     .action(
@@ -97,6 +103,34 @@ export function register(program: Command): void {
     action((file: string, name: string, opts: EditOpts) => {
       checkName(name);
       const r = editElfFile(file, (d) => removeNeeded(d, name, { file }), { output: opts.output });
+      renderEdit(opts, file, opts.output, r);
+    }),
+  );
+
+  withCommonFlags(
+    elf
+      .command('add-entry-hook')
+      .argument('<file>')
+      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .option('--blob <blob>', "the hook blob to add (default: the shipped supervisor for FILE's architecture)")
+      .description('add the supervisor entry hook to an executable (static ones too): a new R+X segment that runs first'),
+  ).action(
+    action((file: string, opts: EditOpts) => {
+      const blob = opts.blob ? readHookBlob(opts.blob).bytes : (arch: string) => hookBlob(arch).bytes;
+      const r = editElfFile(file, (d) => addEntryHook(d, blob, { file }), { output: opts.output });
+      renderEdit(opts, file, opts.output, r);
+    }),
+  );
+
+  withCommonFlags(
+    elf
+      .command('remove-entry-hook')
+      .argument('<file>')
+      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .description('remove the entry hook (byte-for-byte restore of the original)'),
+  ).action(
+    action((file: string, opts: EditOpts) => {
+      const r = editElfFile(file, (d) => removeEntryHook(d, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);
     }),
   );

@@ -18,7 +18,7 @@ import { Layout, type PhtSlot, type Region } from './layout.js';
 import { liveEntries, parseElf, type ElfFile } from './parse.js';
 import { Plan } from './plan.js';
 import type { AddOptions, EditResult } from './result.js';
-import { decodeRecord, encodeRecord, recordFor, recordRestores, sha256 } from './undo.js';
+import { sealRecord, sha256, withRecordLength } from './undo.js';
 import { checkEdit } from './verify.js';
 
 /** The largest .bss an executable's edit writes out as zeros instead of moving the program headers. */
@@ -95,16 +95,7 @@ function tierA(elf: ElfFile, strOff: number, first: boolean): { built: Built; ti
 
 function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): { built: Built; tier: string } {
   const origHash = sha256(elf.view.data);
-  let recLen = 200;
-  for (let attempt = 0; attempt < 6; attempt++) {
-    const r = layoutOnce(elf, name, strOff, first, slot, recLen, origHash, file);
-    if ('retry' in r) {
-      recLen = r.retry + 8;
-      continue;
-    }
-    return r;
-  }
-  throw new MambapatchError('internal error: the undo record did not converge', { file });
+  return withRecordLength(file, (recLen) => layoutOnce(elf, name, strOff, first, slot, recLen, origHash, file));
 }
 
 function layoutOnce(
@@ -190,17 +181,9 @@ function layoutOnce(
   if (strRegion!.inPlace) plan.put(strRegion!.off, table);
   else plan.putNew(strRegion!.off, table);
 
-  const rec = recordFor(plan, name, origHash);
-  if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
-  const result = plan.build();
   const recFileOff = (strRegion!.inPlace ? plan.map(strRegion!.off) : strRegion!.off) + recOffInTable;
-  rec.e = sha256(result, { off: recFileOff, len: recLen });
-  result.set(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
-
-  // The record must bring back the original exactly, or we do not write anything.
-  checkEdit(elf.view.data, result, file, plan);
-  const stored = decodeRecord(Buffer.from(result.subarray(recFileOff, recFileOff + recLen)).toString('latin1'));
-  if (!stored || stored.e !== rec.e || !recordRestores(stored, plan, result)) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
+  const result = sealRecord(plan, name, origHash, recFileOff, recLen, file);
+  if ('retry' in result) return result;
 
   const tier = layout.newLoad ? 'D' : slot ? 'B' : 'C';
   const where = [strRegion!.how === 'cave' ? '.dynstr in padding after a read-only segment' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];

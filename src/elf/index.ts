@@ -6,5 +6,7 @@ export { readElf, type ElfInfo } from './info.js';
 export type { EditResult, AddOptions, RemoveOptions } from './result.js';
 export { addNeeded } from './add.js';
 export { removeNeeded } from './remove.js';
+export { addEntryHook, removeEntryHook } from './entry-hook.js';
+export { findEntryHook, parseHookHeader, type HookHeader } from './hook-header.js';
 export { editElfFile, type EditFileOptions } from './file.js';
 export { verifyEdit } from './verify.js';

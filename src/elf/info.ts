@@ -1,6 +1,7 @@
 /** What `mambapatch elf info` shows: a summary of an ELF file read through PT_DYNAMIC. */
 import { guarded } from './guard.js';
 import { DF_1_PIE, DF_STATIC_TLS, DT, EDITABLE_ARCHES, ET, PT, SHT } from './constants.js';
+import { findEntryHook } from './hook-header.js';
 import { dynString, dynValue, dynsymTable, liveEntries, parseElf, readSym, versionNeeds, type ElfFile } from './parse.js';
 
 export type ElfType = 'NONE' | 'REL' | 'EXEC' | 'DYN' | 'CORE' | 'OTHER';
@@ -30,6 +31,8 @@ export interface ElfInfo {
   editable: boolean;
   /** Why the engine refuses to edit this file (when editable is false). */
   refusal?: string;
+  /** The mambapatch entry hook e_entry leads through (`elf add-entry-hook`), if any. */
+  entryHook?: { id: string; version?: string; arch?: string; address: number; originalEntry: number };
 }
 
 const TYPES: Record<number, ElfType> = { [ET.NONE]: 'NONE', [ET.REL]: 'REL', [ET.EXEC]: 'EXEC', [ET.DYN]: 'DYN', [ET.CORE]: 'CORE' };
@@ -92,6 +95,8 @@ export function describe(elf: ElfFile, opts: { symbols?: boolean } = {}): ElfInf
     : interpreter ? 'pie'
     : flags1 & DF_1_PIE ? 'static-pie'
     : 'library';
+  const hook = findEntryHook(elf);
+  if (hook) info.entryHook = { id: hook.header.id, version: hook.header.version, arch: hook.header.arch, address: hook.vaddr, originalEntry: hook.originalEntry };
   info.refusal = refusal(elf, info);
   info.editable = info.refusal === undefined;
   return info;

@@ -28,7 +28,11 @@ export class Layout {
   /** Where the program-header table went when it moved (final file offset). */
   phtMovedTo?: Region;
 
-  constructor(readonly plan: Plan) {
+  /** `executable`: treat the file as an executable whatever its type (a static-pie the kernel starts). */
+  constructor(
+    readonly plan: Plan,
+    private readonly executable = false,
+  ) {
     this.phdrs = plan.elf.phdrs.map((p) => ({ ...p }));
     this.pageSize = maxPageSize(plan.elf.header.arch);
   }
@@ -277,7 +281,7 @@ export class Layout {
 
   /** Executables must keep the program-header table at image base + e_phoff (AT_PHDR on old kernels). */
   get isExecutable(): boolean {
-    return this.elf.header.type === 2 || this.elf.phdrs.some((p) => p.type === PT.INTERP);
+    return this.executable || this.elf.header.type === 2 || this.elf.phdrs.some((p) => p.type === PT.INTERP);
   }
 
   /** Writes the program-header model: changed entries in place, or the whole table into the new LOAD. */

@@ -12,8 +12,8 @@ import { describe, neededOf } from './info.js';
 import { parseElf, versionNeeds } from './parse.js';
 import { Plan } from './plan.js';
 import type { EditResult, RemoveOptions } from './result.js';
-import { applyRecord, findRecords, sha256 } from './undo.js';
-import { checkEdit, markVerified } from './verify.js';
+import { exactRestore, findRecords } from './undo.js';
+import { checkEdit } from './verify.js';
 
 export function removeNeeded(data: Uint8Array, name: string, opts: RemoveOptions = {}): EditResult {
   return guarded(opts.file, `cannot remove ${name}`, () => remove(data, name, opts));
@@ -31,19 +31,16 @@ function remove(data: Uint8Array, name: string, opts: RemoveOptions): EditResult
   const mine = findRecords(data, t.offset, t.offset + t.size).filter((r) => r.rec.n === name).at(-1);
   let note = '';
   if (mine) {
-    if (sha256(data, { off: mine.off, len: mine.len }) === mine.rec.e) {
-      const orig = applyRecord(data, mine.rec);
-      if (orig && sha256(orig) === mine.rec.h) {
-        markVerified(orig); // the hash-checked original
-        return {
-          changed: true,
-          data: orig,
-          message: `removed ${name} from ${file} (restored the original bytes: ${data.length - orig.length} bytes removed)`,
-          bytesAdded: orig.length - data.length,
-          bytesChanged: 0,
-          tier: 'undo',
-        };
-      }
+    const orig = exactRestore(data, mine);
+    if (orig) {
+      return {
+        changed: true,
+        data: orig,
+        message: `removed ${name} from ${file} (restored the original bytes: ${data.length - orig.length} bytes removed)`,
+        bytesAdded: orig.length - data.length,
+        bytesChanged: 0,
+        tier: 'undo',
+      };
     }
     note = '; the file changed since mambapatch added it, so only the entry was removed';
   }

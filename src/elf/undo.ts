@@ -5,8 +5,10 @@
  * in-place change, the ranges that were zero, and the tail insertion (offset, length) if any.
  */
 import { createHash } from 'node:crypto';
+import { MambapatchError } from '../errors.js';
 import { copyOf } from './bytes.js';
 import type { Plan } from './plan.js';
+import { checkEdit, markVerified } from './verify.js';
 
 export const UNDO_PREFIX = 'MAMBAPATCH-UNDO:2:';
 const PAD = '.';
@@ -215,4 +217,45 @@ export function findRecords(data: Uint8Array, start: number, end: number): { off
     i = buf.indexOf(UNDO_PREFIX, stop, 'latin1');
   }
   return out;
+}
+
+/**
+ * Builds a plan whose undo record is written as `recLen` bytes at final offset `recFileOff`: the record
+ * gets the edited file's hash (record zeroed), the result is verified against the original, and the
+ * stored record is proven to restore it. Returns `{ retry }` when the record needs more than `recLen`.
+ */
+export function sealRecord(plan: Plan, name: string, origHash: string, recFileOff: number, recLen: number, file: string): Uint8Array | { retry: number } {
+  const rec = recordFor(plan, name, origHash);
+  if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
+  const result = plan.build();
+  rec.e = sha256(result, { off: recFileOff, len: recLen });
+  result.set(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
+  // The record must bring back the original exactly, or we do not write anything.
+  checkEdit(plan.orig, result, file, plan);
+  const stored = decodeRecord(Buffer.from(result.subarray(recFileOff, recFileOff + recLen)).toString('latin1'));
+  if (!stored || stored.e !== rec.e || !recordRestores(stored, plan, result)) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
+  return result;
+}
+
+/** Calls `attempt` with growing record lengths until the record fits. */
+export function withRecordLength<T extends object>(file: string, attempt: (recLen: number) => T | { retry: number }): T {
+  let recLen = 200;
+  for (let i = 0; i < 6; i++) {
+    const r = attempt(recLen);
+    if (!('retry' in r)) return r;
+    recLen = r.retry + 8;
+  }
+  throw new MambapatchError('internal error: the undo record did not converge', { file });
+}
+
+/**
+ * The original bytes, when `found` (a record in `data`) still matches the edited file and restores an
+ * image with the recorded hash; undefined when the file changed since the edit.
+ */
+export function exactRestore(data: Uint8Array, found: { off: number; len: number; rec: UndoRecord }): Uint8Array | undefined {
+  if (sha256(data, { off: found.off, len: found.len }) !== found.rec.e) return undefined;
+  const orig = applyRecord(data, found.rec);
+  if (!orig || sha256(orig) !== found.rec.h) return undefined;
+  markVerified(orig); // the hash-checked original
+  return orig;
 }
