@@ -61,6 +61,11 @@ export function shimSource(): string {
   return path.join(TEMPLATES_DIR, 'shim', 'mambapatch_shim.c');
 }
 
+/** The rule header the shim and the supervisor blob both include (part of both build stamps). */
+export function rulesHeader(): string {
+  return path.join(TEMPLATES_DIR, 'rules', 'mambapatch_rules.h');
+}
+
 /** Compiler names tried for an architecture: the host's `cc`/`gcc` for the host, else `<triple>-gcc`. */
 export function compilerNames(arch: ShimArch): string[] {
   const cross = `${TRIPLES[arch]}-gcc`;
@@ -82,6 +87,7 @@ function stampOf(compiler: string, version: string): string {
   const h = createHash('sha256');
   h.update([path.basename(compiler), version, ...CFLAGS].join('\0'));
   h.update(fs.readFileSync(shimSource()));
+  h.update(fs.readFileSync(rulesHeader()));
   return h.digest('hex');
 }
 

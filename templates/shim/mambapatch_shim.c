@@ -9,7 +9,8 @@
  *   kernel only lets a non-owner set both times to now, so an omitted time is touched as well.
  *   Modes (fchmodat, chmod, fchmod): the real call first. Only on EPERM, stat the file and report
  *   success when the request would not make the file more open than it is and would not take away
- *   anything its owner or group has (see mode_already_allows). Everything else keeps its errno.
+ *   anything its owner or group has (mp_mode_already_allows). Everything else keeps its errno.
+ *   Both rules live in templates/rules/mambapatch_rules.h, shared with the supervisor blob.
  *
  * The success path is one raw system call, exactly what glibc does on these 64-bit targets. No
  * allocation, no locks, no TLS of our own; the fallbacks use only system calls and stack buffers.
@@ -45,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <utime.h>
+
+#include "../rules/mambapatch_rules.h" /* the mode and time rules, shared with the supervisor */
 
 #ifndef MAMBAPATCH_VERSION
 #define MAMBAPATCH_VERSION "0.0.0-dev"
@@ -158,37 +161,14 @@ static void add_target(struct line *l, const char *fn, const char *path, int fd)
 
 /* ------------------------------------------------------------------------------------ timestamps */
 
-static long time_window(void) {
-  const char *v = mp_getenv("MAMBAPATCH_TIME_WINDOW");
-  long w = 0;
-  if (!v || !*v) return 10;
-  for (; *v; v++) {
-    if (*v < '0' || *v > '9' || w > 100000000L) return 10;
-    w = w * 10 + (*v - '0');
-  }
-  return w;
-}
-
-static int near_now(const struct timespec *t, long window) {
-  struct timespec now;
-  if (t->tv_nsec < 0 || t->tv_nsec >= 1000000000L) return 0;
-  if (syscall(SYS_clock_gettime, CLOCK_REALTIME, &now) != 0) return 0;
-  long long ds = (long long)t->tv_sec - (long long)now.tv_sec;
-  if (ds > window + 1 || ds < -window - 1) return 0;
-  long long dns = ds * 1000000000LL + (t->tv_nsec - now.tv_nsec);
-  long long w = (long long)window * 1000000000LL;
-  return dns <= w && dns >= -w;
-}
-
-/* May a refused request be retried as a touch to now? Only if it asked for (about) now. */
+/* The window and the rule come from the shared rule header; "now" is taken once per request. */
 static int only_now_requested(const struct timespec ts[2]) {
+  struct timespec now;
   if (!ts) return 0; /* a plain touch was refused: nothing else to try */
-  long window = time_window();
-  for (int i = 0; i < 2; i++) {
-    if (ts[i].tv_nsec == UTIME_OMIT || ts[i].tv_nsec == UTIME_NOW) continue;
-    if (!near_now(&ts[i], window)) return 0;
-  }
-  return 1;
+  if (syscall(SYS_clock_gettime, CLOCK_REALTIME, &now) != 0) return 0;
+  struct mp_rule_time t[2] = {{ts[0].tv_sec, ts[0].tv_nsec}, {ts[1].tv_sec, ts[1].tv_nsec}};
+  struct mp_rule_time n = {now.tv_sec, now.tv_nsec};
+  return mp_only_now_requested(t, &n, mp_time_window(mp_getenv("MAMBAPATCH_TIME_WINDOW")));
 }
 
 static int set_times(const char *fn, int dirfd, const char *path, const struct timespec ts[2], int flags) {
@@ -273,24 +253,9 @@ static int mp_utime(const char *path, const struct utimbuf *b) {
 
 /* ----------------------------------------------------------------------------------------- modes */
 
-/*
- * A refused chmod is reported as done when it would not make the file more open than it is and would
- * not take away anything its owner or group has: owner and group bits identical, the current "other"
- * bits a subset of the requested ones, every requested set-id/sticky bit already present, and no
- * unrequested special bit present except setgid on a directory.
- */
-static int mode_already_allows(mode_t current, mode_t requested) {
-  mode_t cur = current & 07777, req = requested & 07777;
-  if ((cur & 0770) != (req & 0770)) return 0;
-  if (cur & 07 & ~req) return 0;
-  if (req & 07000 & ~cur) return 0;
-  mode_t extra = cur & 07000 & ~req;
-  return extra == 0 || (extra == S_ISGID && S_ISDIR(current));
-}
-
 /* Called with errno == EPERM after a refused chmod; stat_rc/st describe the file. */
 static int refused_chmod(const char *fn, const char *path, int fd, mode_t mode, long stat_rc, const struct stat *st) {
-  if (stat_rc != 0 || !mode_already_allows(st->st_mode, mode)) {
+  if (stat_rc != 0 || !mp_mode_already_allows(st->st_mode, mode, S_ISDIR(st->st_mode))) {
     errno = EPERM;
     return -1;
   }
