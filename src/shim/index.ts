@@ -28,8 +28,8 @@ export function prebuiltShim(arch: string): string {
   return path.join(PACKAGE_ROOT, 'shims', arch, SHIM_FILENAME);
 }
 
-/** A per-user cache for shims compiled on demand. */
-function cacheDir(): string {
+/** A per-user cache for shims (and supervisor blobs) compiled on demand. */
+export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   const candidates = [path.join(base, 'mambapatch'), path.join(os.tmpdir(), `mambapatch-${process.getuid?.() ?? 'user'}`)];
   for (const dir of candidates) {
