@@ -19,6 +19,7 @@ export const HOOK_MAGIC = 'MAMBAPATCH-HOOK\0';
 export const HOOK_ABI = 1;
 export const HOOK_HEADER_SIZE = 104;
 export const HOOK_DELTA_OFFSET = 24;
+export const HOOK_SIZE_OFFSET = 32;
 /** Where in a blob its entry code may start at the latest. */
 const MAX_ENTRY_OFFSET = 1 << 16;
 
@@ -41,7 +42,7 @@ export function parseHookHeader(data: Uint8Array, le: boolean, off = 0, limit = 
   const dv = new DataView(data.buffer, data.byteOffset + off, HOOK_HEADER_SIZE);
   const abi = dv.getUint32(16, le);
   const entryOffset = dv.getUint32(20, le);
-  const size = dv.getUint32(32, le);
+  const size = dv.getUint32(HOOK_SIZE_OFFSET, le);
   if (abi !== HOOK_ABI || size < HOOK_HEADER_SIZE || off + size > limit || entryOffset < HOOK_HEADER_SIZE || entryOffset >= Math.min(size, MAX_ENTRY_OFFSET)) return undefined;
   const raw = Buffer.from(data.subarray(off + 40, off + HOOK_HEADER_SIZE)).toString('latin1');
   const id = raw.slice(0, raw.includes('\0') ? raw.indexOf('\0') : raw.length);

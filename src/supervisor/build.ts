@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { parseElf } from '../elf/parse.js';
 import { TEMPLATES_DIR, VERSION } from '../package.js';
 import { rulesHeader, type ShimArch } from '../shim/build.js';
-import { HOOK_HEADER_SIZE, HOOK_SIZE_OFFSET, parseHookHeader } from './blob.js';
+import { HOOK_HEADER_SIZE, HOOK_SIZE_OFFSET, parseHookHeader } from '../elf/hook-header.js';
 
 export const HOOK_FILENAME = 'mambapatch-hook.bin';
 
@@ -99,7 +99,7 @@ export function buildHook(arch: ShimArch, output: string, compiler: string, vers
     if (a.length < HOOK_HEADER_SIZE) throw new Error(`the ${arch} hook is shorter than its header`);
     const image = new Uint8Array(a);
     new DataView(image.buffer).setUint32(HOOK_SIZE_OFFSET, image.length, true);
-    const header = parseHookHeader(image);
+    const header = parseHookHeader(image, true);
     if (!header || header.arch !== arch || header.version !== version || header.entryOffset >= image.length)
       throw new Error(`the ${arch} hook's header does not read back`);
     fs.mkdirSync(path.dirname(output), { recursive: true });
