@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MambapatchError } from '../errors.js';
-import { buildApplyPlan, targetStates } from '../plan/apply-plan.js';
+import { buildApplyPlan, targetStates, usesShim } from '../plan/apply-plan.js';
 import { buildRevertPlan } from '../plan/revert-plan.js';
 import { isMambapatchShim, shimRel } from '../plan/shim.js';
 import { changes, type Plan, type TargetStatus } from '../plan/types.js';
@@ -15,13 +15,16 @@ import { fileMeta, walkTree } from '../state/files.js';
 import { readJournal, removeTempFiles, type Journal } from '../state/journal.js';
 import { acquireLock, lockHolder } from '../state/lock.js';
 import { readManifest, type Manifest, type Method } from '../state/manifest.js';
-import { statePaths, type StatePaths } from '../state/paths.js';
+import { inPrefix, statePaths, type StatePaths } from '../state/paths.js';
 import { checkTrusted } from '../state/trust.js';
 import { shimVersion } from '../shim/index.js';
+import { superviseSupport, type SuperviseSupport } from '../supervisor/kernel.js';
 import { executeApply, executeRevert, removeLeftovers, writeWatch } from './execute.js';
 
 export interface RunOptions {
   method?: 'auto' | Method;
+  /** Executables outside the prefix that serve it (`--exe`), by path. */
+  exes?: string[];
   dryRun?: boolean;
   /** Called once when another run holds the lock. */
   onWait?: (holder: string) => void;
@@ -65,7 +68,7 @@ export function apply(arg: string | undefined, opts: RunOptions = {}): RunResult
   const { r, p } = prepare(arg);
   const method = opts.method ?? 'auto';
   const compute = (manifest: Manifest | null): Plan => {
-    const detection = detect(r.prefix);
+    const detection = detect(r.prefix, outsideExes(manifest, opts.exes));
     if (detection.installs.length === 0) {
       throw new MambapatchError('no mamba found (looked for bin/mamba, condabin/mamba, bin/micromamba and their conda-meta records)', { file: r.prefix });
     }
@@ -148,6 +151,8 @@ export interface StatusResult {
   interrupted?: Journal;
   problems: string[];
   notes: string[];
+  /** When a target uses (or would use) the supervise method: whether this kernel supports it. */
+  supervise?: SuperviseSupport;
 }
 
 /** Reads the state of every target; finishes an interrupted run first when allowed to. */
@@ -168,7 +173,7 @@ export function status(arg: string | undefined): StatusResult {
     }
   }
   const manifest = readManifest(p.manifest);
-  const detection = detect(r.prefix);
+  const detection = detect(r.prefix, outsideExes(manifest));
   const targets = targetStates(r.prefix, detection, manifest, 'auto');
   const shimAbs = path.join(r.prefix, shimRel());
   const cur = fileMeta(shimAbs);
@@ -183,11 +188,13 @@ export function status(arg: string | undefined): StatusResult {
   for (const t of targets) {
     if (t.state === 'unpatched' || t.state === 'stale') problems.push(`${t.path}: ${t.why}`);
   }
-  if (targets.some((t) => t.state === 'patched') && !shim.asInstalled) {
+  if (targets.some((t) => t.state === 'patched' && usesShim(t.method)) && !shim.asInstalled) {
     problems.push(`${shimRel()}: ${shim.present ? 'differs from the shim apply installed' : 'missing'}: patched files cannot load it; run apply`);
   }
   if (interrupted) problems.push(`an interrupted ${interrupted.op} (pid ${interrupted.pid}) needs finishing: run mambapatch ${interrupted.op} as its owner`);
   const notes = detection.skipped.map((s) => `${s.path}: ${s.reason}`);
+  const supervise = targets.some((t) => t.method === 'supervise') ? superviseSupport() : undefined;
+  if (supervise && !supervise.supported) notes.push(`supervise: ${supervise.why}`);
   if (busy) notes.push(`a mambapatch run is in progress (${busy}); the state shown may change`);
   if (detection.installs.length === 0) notes.push('no mamba found in this prefix');
   return {
@@ -202,6 +209,7 @@ export function status(arg: string | undefined): StatusResult {
     interrupted,
     problems,
     notes,
+    ...(supervise ? { supervise } : {}),
   };
 }
 
@@ -212,7 +220,7 @@ export function status(arg: string | undefined): StatusResult {
 function preflight(prefix: string, plan: Plan): void {
   const me = process.getuid?.() ?? 0;
   for (const s of changes(plan)) {
-    const abs = path.join(prefix, s.path);
+    const abs = inPrefix(prefix, s.path);
     const dir = path.dirname(abs);
     try {
       fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
@@ -223,6 +231,16 @@ function preflight(prefix: string, plan: Plan): void {
       throw new MambapatchError(`owned by uid ${s.after.uid}: only its owner or root can replace it keeping its owner; run apply as uid ${s.after.uid} or root`, { file: abs });
     }
   }
+}
+
+/**
+ * The executables outside the prefix to look at: those named now (made absolute, symlinks resolved by
+ * detect's refusal) and those the manifest records.
+ */
+function outsideExes(manifest: Manifest | null, named: string[] = []): string[] {
+  // A recorded one that is gone is left to revert (its manifest entry) and to status's missing targets.
+  const recorded = (manifest?.entries ?? []).filter((e) => path.isAbsolute(e.path) && fs.existsSync(e.path)).map((e) => e.path);
+  return [...new Set([...named.map((n) => path.resolve(n)), ...recorded])];
 }
 
 /** Temporary files of our own inside the state directory (originals/ links, backup.tar, atomic writes). */

@@ -12,7 +12,7 @@ import { changes, type Plan, type Step } from '../plan/types.js';
 import { keepOriginal, restoreOriginal, writeBackup } from '../state/backup.js';
 import { writeJournal, type Journal } from '../state/journal.js';
 import { writeManifest, type Manifest, type ManifestEntry } from '../state/manifest.js';
-import type { StatePaths } from '../state/paths.js';
+import { inPrefix, type StatePaths } from '../state/paths.js';
 import { VERSION } from '../package.js';
 
 const TOOL = `mambapatch ${VERSION}`;
@@ -78,7 +78,7 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
 }
 
 function runApplyStep(prefix: string, s: Step): void {
-  const abs = path.join(prefix, s.path);
+  const abs = inPrefix(prefix, s.path);
   const a = s.after!;
   if (s.action === 'keep-original') {
     linkAtomic(path.join(prefix, s.linkFrom!), abs);
@@ -106,7 +106,7 @@ function linkAtomic(src: string, dst: string): void {
 /** After a failed step: put back what this run changed, and the previous manifest. */
 function rollBack(prefix: string, p: StatePaths, done: Step[], previous: Manifest | null, shimVersion: string): void {
   for (const s of [...done].reverse()) {
-    const abs = path.join(prefix, s.path);
+    const abs = inPrefix(prefix, s.path);
     if (!s.current) fs.rmSync(abs, { force: true });
     else if (s.before && s.current.sha256 === s.before.sha256) restoreOriginal(prefix, p, s.path, s.before);
   }
@@ -117,7 +117,7 @@ function rollBack(prefix: string, p: StatePaths, done: Step[], previous: Manifes
 
 /** `watch`: the absolute paths of the patched files, one per line (read by the shim's self-heal hook). */
 export function writeWatch(prefix: string, p: StatePaths, m: Manifest): void {
-  const lines = m.entries.filter((e) => e.role === 'target').map((e) => path.join(prefix, e.path));
+  const lines = m.entries.filter((e) => e.role === 'target').map((e) => inPrefix(prefix, e.path));
   writeFileAtomic(p.watch, lines.map((l) => l + '\n').join(''), { mode: 0o644, uid: process.getuid?.(), gid: process.getgid?.() });
 }
 
@@ -127,7 +127,7 @@ export function executeRevert(prefix: string, p: StatePaths, plan: Plan): { step
   checkpoint();
   const out: { step: Step; how?: string }[] = [];
   for (const s of todo) {
-    const abs = path.join(prefix, s.path);
+    const abs = inPrefix(prefix, s.path);
     if (s.action === 'restore') {
       out.push({ step: s, how: restoreOriginal(prefix, p, s.path, s.after!) });
     } else {

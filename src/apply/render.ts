@@ -88,6 +88,7 @@ export function renderStatus(st: StatusResult, opts: OutputOptions): void {
       (st.shim.present && !st.shim.asInstalled && st.stateDir ? ', differs from what apply installed' : ''),
   );
   say(opts, `Method: ${st.methods.length ? st.methods.join(', ') : 'none (not applied)'}`);
+  if (st.supervise) say(opts, `Supervise: ${st.supervise.supported ? 'supported' : paint('not supported', 'yellow')}: ${st.supervise.why}`);
   if (st.targets.length) {
     say(opts, 'Known failures:');
     for (const l of failuresLines(st.targets)) say(opts, l);

@@ -5,6 +5,7 @@
 import { CONFIG_CHECKS } from './checks/config.js';
 import { PATCH_CHECKS } from './checks/patch.js';
 import { PERMISSION_CHECKS } from './checks/permissions.js';
+import { SUPERVISE_CHECKS } from './checks/supervise.js';
 import { makeContext } from './context.js';
 import { applyActions, mergeActions, type FixOutcome } from './fixes.js';
 import type { Check, CheckResult, DoctorContext, FixAction } from './types.js';
@@ -12,7 +13,7 @@ import type { Check, CheckResult, DoctorContext, FixAction } from './types.js';
 export type { Check, CheckResult, CheckStatus, FixAction } from './types.js';
 
 /** Every check, in the order they are reported. */
-export const CHECKS: readonly Check[] = [...PERMISSION_CHECKS, ...CONFIG_CHECKS, ...PATCH_CHECKS];
+export const CHECKS: readonly Check[] = [...PERMISSION_CHECKS, ...CONFIG_CHECKS, ...PATCH_CHECKS, ...SUPERVISE_CHECKS];
 
 export interface DoctorReport {
   prefix: string;

@@ -95,7 +95,7 @@ export function installHook(prefix: string, opts: SystemdOptions = {}): InstallR
   const result: InstallResult = { prefix, hook, changed };
   if (unitDir) {
     // The service runs the hook as the owner of the state (apply trusts only its own state or root's).
-    const units = renderUnits({ prefix, hook, uid: state.uid, gid: fs.statSync(prefix).gid });
+    const units = renderUnits({ prefix, hook, uid: state.uid, gid: fs.statSync(prefix).gid, files: readWatch(prefix) });
     const pairs = [
       [units.names.path, units.pathUnit],
       [units.names.service, units.serviceUnit],

@@ -1,6 +1,6 @@
 /**
  * systemd units that re-run the hook whenever the prefix's conda-meta/ changes (conda, mamba, `conda doctor
- * --fix`, anything): a .path unit and a oneshot .service, named from the prefix the way `systemd-escape
+ * --fix`, anything) or a patched file is replaced (`micromamba self-update`): a .path unit and a oneshot .service, named from the prefix the way `systemd-escape
  * --path` names it.
  */
 import { MambapatchError } from '../errors.js';
@@ -58,6 +58,11 @@ export interface UnitOptions {
   uid?: number;
   /** ... and this gid (the prefix's group). */
   gid?: number;
+  /**
+   * The patched files (the watch list): each is watched too, because replacing one need not touch
+   * conda-meta (`micromamba self-update`, an executable outside the prefix).
+   */
+  files?: string[];
 }
 
 export interface Units {
@@ -69,6 +74,7 @@ export interface Units {
 export function renderUnits(o: UnitOptions): Units {
   checkEmbeddablePath(o.prefix, 'prefix');
   checkEmbeddablePath(o.hook, 'hook script');
+  for (const f of o.files ?? []) checkEmbeddablePath(f, 'patched file');
   const names = unitNames(o.prefix);
   const condaMeta = `${o.prefix.replace(/\/+$/, '')}/conda-meta`;
   const pathUnit = [
@@ -78,6 +84,7 @@ export function renderUnits(o: UnitOptions): Units {
     '',
     '[Path]',
     `PathChanged=${unitValue(condaMeta)}`,
+    ...(o.files ?? []).map((f) => `PathChanged=${unitValue(f)}`),
     `Unit=${names.service}`,
     '',
     '[Install]',

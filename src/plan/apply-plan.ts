@@ -1,7 +1,9 @@
 /** Computes what `apply` does to a prefix: one target per install, the steps to patch what is not patched. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addNeeded } from '../elf/index.js';
+import { addEntryHook, addNeeded } from '../elf/index.js';
+import { hookBlob } from '../supervisor/blob.js';
+import { inPrefix } from '../state/paths.js';
 import { MambapatchError } from '../errors.js';
 import { originalName, renderLauncher } from '../launcher/launcher.js';
 import { parseInterpreter } from '../launcher/shebang.js';
@@ -19,11 +21,27 @@ export interface ApplyPlanInput {
   method: 'auto' | Method;
 }
 
-/** auto: `needed` for executables (a launcher is bypassed after `mamba shell hook`), `launcher` for 1.x. */
+/**
+ * auto: `supervise` for fully static executables (no library can be loaded into them), `needed` for
+ * dynamic ones (a launcher is bypassed after `mamba shell hook`), `launcher` for 1.x console scripts.
+ */
 export function chooseMethod(inst: Install, requested: 'auto' | Method): Method {
   if (requested !== 'auto') return requested;
-  return inst.format === 'script' ? 'launcher' : 'needed';
+  return inst.format === 'script' ? 'launcher' : inst.static ? 'supervise' : 'needed';
 }
+
+/** Why `method` cannot serve `inst`, or undefined. */
+function methodRefusal(inst: Install, method: Method): string | undefined {
+  if (method === 'supervise' && inst.format !== 'elf') return `${inst.entry} is a script; the supervise method hooks an ELF executable (use --method launcher or needed)`;
+  if (method !== 'supervise' && inst.static) {
+    return `${inst.entry} is fully static: no library can be loaded into it, so the ${method} method cannot work; use --method supervise (the default for it)`;
+  }
+  if (method !== 'supervise' && path.isAbsolute(inst.entry)) return `${inst.entry} is outside the prefix: only the supervise method patches such executables`;
+  return undefined;
+}
+
+/** Methods that load the shim library into mamba (the shim must be installed in lib/). */
+export const usesShim = (m: Method | undefined): boolean => m === 'needed' || m === 'launcher';
 
 /** The files a method changes for an install. */
 export function targetFiles(inst: Install, method: Method): string[] {
@@ -58,6 +76,11 @@ export function targetStates(prefix: string, detection: Detection, manifest: Man
     // What is recorded wins over a new choice: a prefix patched with one method stays so until revert.
     const recorded = manifest?.entries.find((e) => e.install === inst.entry && e.role === 'target');
     const method = recorded && requested === 'auto' ? recorded.method : chooseMethod(inst, requested);
+    const refused = methodRefusal(inst, method);
+    if (refused && !recorded) {
+      out.push({ ...base, path: inst.entry, method, state: 'unsupported', why: refused });
+      continue;
+    }
     const files = targetFiles(inst, method);
     if (files.length === 0) {
       out.push({ ...base, path: inst.entry, method, state: 'unsupported', why: 'no lib/libmamba.so.N file found for the needed method; use --method launcher' });
@@ -67,7 +90,7 @@ export function targetStates(prefix: string, detection: Detection, manifest: Man
       if (seen.has(rel)) continue;
       seen.add(rel);
       const entry = entryFor(manifest, rel);
-      const cur = fileMeta(path.join(prefix, rel));
+      const cur = fileMeta(inPrefix(prefix, rel));
       let state: TargetStatus['state'];
       let why: string;
       if (entry && cur && cur.sha256 === entry.after.sha256) {
@@ -104,7 +127,7 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
   for (const t of plan.targets) {
     const inst = detection.installs.find((i) => i.entry === t.install)!;
     if (t.state === 'patched' || t.state === 'untracked') {
-      if (t.arch) archs.add(t.arch);
+      if (t.arch && usesShim(t.method)) archs.add(t.arch);
       if (t.method && method !== 'auto' && t.method !== method) {
         plan.warnings.push(`${t.path} is patched with the ${t.method} method; run revert first to switch to ${method}`);
       }
@@ -113,10 +136,28 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
     }
     if (t.state !== 'unpatched' && t.state !== 'stale') continue;
     const m = t.method!;
-    const abs = path.join(prefix, t.path);
+    const abs = inPrefix(prefix, t.path);
     const cur = fileMeta(abs);
     if (!cur) throw new MambapatchError('not a regular file', { file: abs });
-    if (m === 'needed') {
+    if (m === 'supervise') {
+      const res = addEntryHook(fs.readFileSync(abs), (arch) => hookBlob(arch).bytes, { file: abs });
+      if (!res.changed) {
+        plan.warnings.push(`${t.path}: ${res.message}`);
+        continue;
+      }
+      targetSteps.push({
+        action: 'add-entry-hook',
+        path: t.path,
+        role: 'target',
+        method: m,
+        install: t.install,
+        before: cur,
+        current: cur,
+        after: metaOf(res.data, cur),
+        detail: `add the supervisor entry hook (${res.message})`,
+        data: res.data,
+      });
+    } else if (m === 'needed') {
       const data = fs.readFileSync(abs);
       const res = addNeeded(data, neededName(t.path), { first: true, file: abs });
       if (!res.changed) {
@@ -176,10 +217,10 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
         data: launcher,
       });
     }
-    if (t.arch) archs.add(t.arch);
+    if (t.arch && usesShim(m)) archs.add(t.arch);
   }
   if (archs.size > 1) throw new MambapatchError(`mamba installs of several architectures (${[...archs].join(', ')}) in one prefix`, { file: prefix });
-  const needShim = plan.targets.some((t) => t.state === 'patched') || targetSteps.length > 0;
+  const needShim = plan.targets.some((t) => t.state === 'patched' && usesShim(t.method)) || targetSteps.some((s) => usesShim(s.method));
   if (needShim) {
     const arch = [...archs][0] ?? hostArch();
     const shim = shimSource(arch);
@@ -196,7 +237,7 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
         action: 'install-shim',
         path: shimRelPath,
         role: 'shim',
-        method: targetSteps[0]?.method ?? 'needed',
+        method: targetSteps.find((s) => usesShim(s.method))?.method ?? 'needed',
         install: '*',
         before,
         current: cur,

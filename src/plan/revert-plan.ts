@@ -8,6 +8,7 @@ import { readElf } from '../elf/index.js';
 import { LAUNCHER_MARKER } from '../launcher/launcher.js';
 import { isElf, isShimName } from '../prefix/detect.js';
 import { fileMeta } from '../state/files.js';
+import { inPrefix } from '../state/paths.js';
 import type { Manifest, ManifestEntry } from '../state/manifest.js';
 import type { Plan } from './types.js';
 
@@ -18,7 +19,7 @@ export function buildRevertPlan(prefix: string, prefixFrom: string, manifest: Ma
   if (!manifest) return plan;
   const entries = [...manifest.entries].sort((a, b) => ORDER[a.role] - ORDER[b.role] || a.path.localeCompare(b.path));
   for (const e of entries) {
-    const cur = fileMeta(path.join(prefix, e.path));
+    const cur = fileMeta(inPrefix(prefix, e.path));
     const base = { path: e.path, role: e.role, method: e.method, install: e.install, before: e.before, current: cur };
     const leave = (why: string): void => {
       plan.steps.push({ ...base, action: 'leave', after: cur, detail: why });
@@ -39,7 +40,7 @@ export function buildRevertPlan(prefix: string, prefixFrom: string, manifest: Ma
     }
   }
   // A file left alone that still loads the shim would stop working without it: keep the shim then.
-  const users = plan.steps.filter((s) => s.action === 'leave' && s.role !== 'shim' && loadsShim(path.join(prefix, s.path)));
+  const users = plan.steps.filter((s) => s.action === 'leave' && s.role !== 'shim' && loadsShim(inPrefix(prefix, s.path)));
   const shim = plan.steps.find((s) => s.role === 'shim' && s.action !== 'leave');
   if (users.length > 0 && shim) {
     Object.assign(shim, { action: 'leave', after: shim.current, detail: `kept: still loaded by ${users.map((u) => u.path).join(', ')}` });

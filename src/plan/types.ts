@@ -29,6 +29,7 @@ export interface TargetStatus {
 export type Action =
   | 'install-shim'
   | 'add-needed'
+  | 'add-entry-hook'
   | 'keep-original'
   | 'write-launcher'
   | 'restore'

@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readElf } from '../elf/index.js';
+import { EDITABLE_ARCHES as HOOK_ARCHES } from '../elf/constants.js';
+import { MambapatchError } from '../errors.js';
 import { isPythonInterpreter, parseInterpreter } from '../launcher/shebang.js';
 import { LAUNCHER_MARKER } from '../launcher/launcher.js';
 import { readMambaRecords, type PackageRecord } from './conda-meta.js';
@@ -17,11 +19,11 @@ export type InstallKind = 'mamba1' | 'mamba2' | 'micromamba';
 
 export interface Install {
   kind: InstallKind;
-  /** The entry point, relative to the prefix (bin/mamba, condabin/mamba, bin/micromamba). */
+  /** The entry point, relative to the prefix (bin/mamba, condabin/mamba, bin/micromamba), or absolute for an executable outside it (`apply --exe`). */
   entry: string;
   /** 'elf' for an executable, 'script' for a console script. */
   format: 'elf' | 'script';
-  /** Fully static (no PT_DYNAMIC): nothing can be loaded into it. */
+  /** Fully static (no PT_DYNAMIC, or a static-pie): nothing can be loaded into it; method `supervise`. */
   static: boolean;
   arch?: string;
   /** For mamba 1.x: the real libmamba files (relative), the `needed` method's targets. */
@@ -31,8 +33,8 @@ export interface Install {
   /** The package record the version came from. */
   versionFrom?: string;
   failures: FailureReport;
-  /** Already carries the shim without our state (e.g. the state was deleted). */
-  shimPresent?: 'needed' | 'launcher';
+  /** Already carries the fix without our state (e.g. the state was deleted). */
+  shimPresent?: 'needed' | 'launcher' | 'supervise';
   /** Why it cannot be patched, when it cannot. */
   unsupported?: string;
 }
@@ -47,18 +49,27 @@ export interface Detection {
 
 const ENTRY_POINTS = ['bin/mamba', 'condabin/mamba', 'bin/micromamba', 'condabin/micromamba'];
 
-export function detect(prefix: string): Detection {
+/**
+ * `exes`: executables outside the prefix that serve it (`apply --exe`, or recorded in the manifest), by
+ * absolute path; each must be an ELF file.
+ */
+export function detect(prefix: string, exes: string[] = []): Detection {
   const records = readMambaRecords(prefix);
   const version = (name: string) => records.find((r) => r.name === name);
   const installs: Install[] = [];
   const skipped: Detection['skipped'] = [];
-  for (const rel of ENTRY_POINTS) {
-    const abs = path.join(prefix, rel);
+  for (const rel of [...ENTRY_POINTS, ...exes]) {
+    const outside = path.isAbsolute(rel);
+    const abs = path.resolve(prefix, rel);
     let st: fs.Stats;
     try {
       st = fs.lstatSync(abs);
-    } catch {
+    } catch (e) {
+      if (outside) throw new MambapatchError(`cannot use --exe: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: abs });
       continue;
+    }
+    if (outside && (st.isSymbolicLink() || !st.isFile())) {
+      throw new MambapatchError(`cannot use --exe: ${st.isSymbolicLink() ? `a symlink (name its target, ${fs.realpathSync(abs)})` : 'not a regular file'}`, { file: abs });
     }
     if (st.isSymbolicLink()) {
       skipped.push({ path: rel, reason: `symlink to ${fs.readlinkSync(abs)} (the target is what gets patched)` });
@@ -70,11 +81,13 @@ export function detect(prefix: string): Detection {
     }
     const data = fs.readFileSync(abs);
     const isMicro = path.basename(rel) === 'micromamba';
+    if (outside && !isElf(data)) throw new MambapatchError('cannot use --exe: not an ELF executable', { file: abs });
     if (isElf(data)) {
       const elf = readElf(data, abs);
       const libmambaNeeded = elf.needed.some((n) => /^libmamba\.so(\.\d+)*$/.test(n));
       const kind: InstallKind = isMicro ? 'micromamba' : 'mamba2';
-      const rec = isMicro ? version('micromamba') : (version('libmamba') ?? version('mamba'));
+      // An executable outside the prefix has no record of its own there: its version is unknown.
+      const rec = outside ? undefined : isMicro ? version('micromamba') : (version('libmamba') ?? version('mamba'));
       const guess: FailureId[] = kind === 'mamba2' || libmambaNeeded ? ['chmod-pkgs-cache'] : [];
       // No loader runs for it: no PT_DYNAMIC, or a static-pie (it relocates itself; no PT_INTERP).
       const selfContained = !elf.isDynamic || !elf.interpreter;
@@ -87,14 +100,10 @@ export function detect(prefix: string): Detection {
         libmamba: [],
         versionFrom: rec?.record,
         failures: failuresFor(rec?.version, guess),
-        shimPresent: elf.needed.some(isShimName) ? 'needed' : undefined,
+        shimPresent: elf.entryHook ? 'supervise' : elf.needed.some(isShimName) ? 'needed' : undefined,
       };
-      if (selfContained) {
-        inst.unsupported =
-          `${rel} is fully static (${elf.isDynamic ? 'static-pie, no program interpreter' : 'no dynamic section'}): no library can be loaded into it. ` +
-          (isMicro
-            ? 'Use a dynamically linked mamba (e.g. mamba 2.x from conda-forge) for shared prefixes, or give every user a private package cache (pkgs_dirs in ~/.condarc)'
-            : 'Use a dynamically linked build, or give every user a private package cache (pkgs_dirs in ~/.condarc)');
+      if (selfContained && !HOOK_ARCHES.includes(elf.machine)) {
+        inst.unsupported = `${rel} is fully static and for ${elf.machine}: the supervisor exists for ${HOOK_ARCHES.join(', ')} only`;
       }
       installs.push(inst);
       continue;

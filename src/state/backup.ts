@@ -11,12 +11,12 @@ import * as tar from 'tar';
 import { MambapatchError } from '../errors.js';
 import { writeFileAtomic, fsyncDir } from '../fsutil/atomic.js';
 import { sha256, sha256File, walkTree, type FileMeta } from './files.js';
-import type { StatePaths } from './paths.js';
+import { inPrefix, originalKey, type StatePaths } from './paths.js';
 
 /** Keeps the current file at `rel` as the original; returns 'link' or 'copy'. */
 export function keepOriginal(prefix: string, p: StatePaths, rel: string): 'link' | 'copy' {
-  const src = path.join(prefix, rel);
-  const dst = path.join(p.originals, rel);
+  const src = inPrefix(prefix, rel);
+  const dst = path.join(p.originals, originalKey(rel));
   for (let d = path.dirname(dst); d.length >= p.originals.length; d = path.dirname(d)) {
     if (fs.existsSync(d)) break;
     fs.mkdirSync(d, { recursive: true });
@@ -89,8 +89,8 @@ export type RestoreHow = 'renamed' | 'written';
  * else the archived bytes (checked against the recorded hash) with the recorded mode and owner.
  */
 export function restoreOriginal(prefix: string, p: StatePaths, rel: string, before: FileMeta): RestoreHow {
-  const target = path.join(prefix, rel);
-  const kept = path.join(p.originals, rel);
+  const target = inPrefix(prefix, rel);
+  const kept = path.join(p.originals, originalKey(rel));
   try {
     const st = fs.lstatSync(kept);
     if (
@@ -114,7 +114,7 @@ export function restoreOriginal(prefix: string, p: StatePaths, rel: string, befo
   } catch {
     // fall through to the archive
   }
-  if (!data || sha256(data) !== before.sha256) data = readFromBackup(p, rel);
+  if (!data || sha256(data) !== before.sha256) data = readFromBackup(p, originalKey(rel));
   if (!data || sha256(data) !== before.sha256) {
     throw new MambapatchError('no intact backup of the original (originals/ and backup.tar both lack the recorded bytes)', { file: target });
   }

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ATOMIC_TEMP_NAME, writeFileAtomic } from '../fsutil/atomic.js';
+import { inPrefix } from './paths.js';
 
 export interface Journal {
   op: 'apply' | 'revert';
@@ -37,7 +38,7 @@ export function writeJournal(file: string, j: Journal): void {
 /** Removes temporary files an interrupted atomic write may have left beside `files`. */
 export function removeTempFiles(prefix: string, files: string[]): string[] {
   const removed: string[] = [];
-  for (const dir of new Set(files.map((f) => path.dirname(path.join(prefix, f))))) {
+  for (const dir of new Set(files.map((f) => path.dirname(inPrefix(prefix, f))))) {
     let names: string[];
     try {
       names = fs.readdirSync(dir);

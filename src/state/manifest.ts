@@ -3,15 +3,16 @@
  * and after, the method and the shim version. `revert` and `status` work from it.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { MambapatchError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { FileMeta } from './files.js';
 
 export type Role = 'shim' | 'target' | 'kept-original';
-export type Method = 'needed' | 'launcher';
+export type Method = 'needed' | 'launcher' | 'supervise';
 
 export interface ManifestEntry {
-  /** Relative to the prefix. */
+  /** Relative to the prefix; absolute for an executable outside it (`apply --exe`). */
   path: string;
   role: Role;
   method: Method;
@@ -46,7 +47,8 @@ export function readManifest(file: string): Manifest | null {
   }
   if (m.format !== 1 || !Array.isArray(m.entries)) throw new MambapatchError(`unknown manifest format ${String(m.format)}`, { file });
   for (const e of m.entries) {
-    if (typeof e.path !== 'string' || e.path.startsWith('/') || e.path.split('/').includes('..')) {
+    const outside = typeof e.path === 'string' && e.path.startsWith('/') && e.role === 'target' && e.method === 'supervise';
+    if (typeof e.path !== 'string' || (e.path.startsWith('/') && !outside) || e.path.split('/').includes('..') || (outside && path.posix.normalize(e.path) !== e.path)) {
       throw new MambapatchError(`manifest entry with an unsafe path ${JSON.stringify(e.path)}`, { file });
     }
   }

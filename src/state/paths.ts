@@ -15,6 +15,16 @@ export interface StatePaths {
   originals: string;
 }
 
+/** A manifest path as a file: relative to the prefix, or absolute (an executable outside it). */
+export function inPrefix(prefix: string, rel: string): string {
+  return path.resolve(prefix, rel);
+}
+
+/** Where the original of `rel` is kept under originals/ (outside files under `_outside/`). */
+export function originalKey(rel: string): string {
+  return rel.startsWith('/') ? `_outside${rel}` : rel;
+}
+
 export function statePaths(prefix: string): StatePaths {
   const dir = path.join(prefix, STATE_DIR);
   return {

@@ -1,0 +1,28 @@
+/** Whether the supervise method (static executables) can work on this kernel. */
+import { detect } from '../../prefix/detect.js';
+import { readManifest } from '../../state/manifest.js';
+import { statePaths } from '../../state/paths.js';
+import { superviseSupport } from '../../supervisor/kernel.js';
+import type { Check } from '../types.js';
+
+const superviseKernel: Check = {
+  name: 'supervise-kernel',
+  description: 'the kernel offers what the supervise method needs for static executables (seccomp user notification with CONTINUE, Linux 5.8+)',
+  run(ctx) {
+    const k = superviseSupport();
+    const manifest = readManifest(statePaths(ctx.prefix).manifest);
+    const recorded = (manifest?.entries ?? []).filter((e) => e.method === 'supervise').map((e) => e.path);
+    const statics = detect(ctx.prefix).installs.filter((i) => i.static).map((i) => i.entry);
+    const users = [...new Set([...recorded, ...statics])];
+    if (users.length === 0) return { status: 'ok', finding: `no static executable needs it (${k.why})` };
+    if (k.supported) return { status: 'ok', finding: `${users.join(', ')}: ${k.why}` };
+    return {
+      status: 'problem',
+      finding:
+        `${users.join(', ')} need the supervise method, but ${k.why}; ` +
+        'upgrade the kernel (5.8 or later), use a dynamically linked mamba, or give every user a private package cache (pkgs_dirs in ~/.condarc)',
+    };
+  },
+};
+
+export const SUPERVISE_CHECKS: Check[] = [superviseKernel];
