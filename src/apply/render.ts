@@ -81,7 +81,8 @@ export function renderStatus(st: StatusResult, opts: OutputOptions): void {
   if (st.targets.length === 0) say(opts, '  (no mamba found)');
   for (const t of st.targets) say(opts, targetLine(t));
   say(opts, 'Shim:');
-  say(
+  if (!st.shim.present && st.methods.length > 0 && st.methods.every((m) => m === 'supervise')) say(opts, '  not used (the supervise method loads no library)');
+  else say(
     opts,
     `  ${st.shim.path}: ${st.shim.present ? (st.shim.recognised ? 'present' : 'present, but not a mambapatch shim') : 'absent'}` +
       (st.shimVersion ? `, version ${st.shimVersion}` : '') +

@@ -25,6 +25,8 @@ export interface PrefixSpec {
   /** mamba 2.x: an ELF bin/mamba linked to lib/libmamba.so.4 (2.3.0 by default). */
   mamba2?: boolean;
   micromamba?: 'dynamic' | 'static' | 'static-pie';
+  /** The libmamba generation the micromamba stand-in mimics (default 2; 1: the explicit-time touch of 1.1.x). */
+  micromambaMajor?: 1 | 2;
   versions?: { mamba1?: string; mamba2?: string; micromamba?: string };
   /** Owner and group of everything (root only); directories get setgid and group write. */
   owner?: { uid: number; gid: number };
@@ -73,7 +75,7 @@ export interface StandIns {
 
 type Needed = Partial<StandIns> & Omit<StandIns, 'micromambaStatic' | 'micromambaStaticPie'>;
 
-export function buildStandIns(compile: Compile, which: { static?: 'static' | 'static-pie' } = {}): Needed {
+export function buildStandIns(compile: Compile, which: { static?: 'static' | 'static-pie'; microMajor?: 1 | 2 } = {}): Needed {
   const t = path.join(TEMPLATES_DIR, 'demo');
   const standin = path.join(t, 'libmamba_standin.cpp');
   const main2 = path.join(t, 'mamba2_main.cpp');
@@ -81,7 +83,7 @@ export function buildStandIns(compile: Compile, which: { static?: 'static' | 'st
   const libmamba1 = compile({ name: 'libmamba.so.2', args: [...common, '-shared', '-fPIC', '-DSTANDIN_MAJOR=1', '-Wl,-soname,libmamba.so.2'], sources: [standin] });
   const libmamba2 = compile({ name: 'libmamba.so.4', args: [...common, '-shared', '-fPIC', '-DSTANDIN_MAJOR=2', '-Wl,-soname,libmamba.so.4'], sources: [standin] });
   const mamba2 = compile({ name: 'mamba', args: [...common, '-Wl,-rpath,$ORIGIN/../lib'], sources: [main2, libmamba2] });
-  const micro = [...common, '-DSTANDIN_MAJOR=2'];
+  const micro = [...common, `-DSTANDIN_MAJOR=${which.microMajor ?? 2}`];
   const micromambaDynamic = compile({ name: 'micromamba', args: [...micro, '-static-libstdc++', '-static-libgcc'], sources: [main2, standin] });
   const out: Needed = { libmamba1, libmamba2, mamba2, micromambaDynamic };
   if (which.static === 'static') out.micromambaStatic = compile({ name: 'micromamba', args: [...micro, '-static'], sources: [main2, standin] });
@@ -111,8 +113,8 @@ if __name__ == '__main__':
 
 /** Builds the prefix at `prefix` (which must not exist yet). */
 export function buildPrefix(prefix: string, spec: PrefixSpec, compile: Compile): void {
-  const bins = buildStandIns(compile, { static: spec.micromamba === 'dynamic' ? undefined : spec.micromamba });
-  const v = { mamba1: '1.1.0', mamba2: '2.3.0', micromamba: '2.3.0', ...spec.versions };
+  const bins = buildStandIns(compile, { static: spec.micromamba === 'dynamic' ? undefined : spec.micromamba, microMajor: spec.micromambaMajor });
+  const v = { mamba1: '1.1.0', mamba2: '2.3.0', micromamba: spec.micromambaMajor === 1 ? '1.1.0' : '2.3.0', ...spec.versions };
   fs.mkdirSync(prefix, { mode: 0o755 });
   for (const d of ['bin', 'lib', 'condabin', 'conda-meta', 'pkgs/cache']) fs.mkdirSync(path.join(prefix, d), { recursive: true });
   const records: { name: string; version: string; files: { rel: string; from?: string; text?: string; mode?: number }[] }[] = [];

@@ -21,19 +21,24 @@ function fixture(tag: string, spec: Parameters<typeof makePrefix>[1]): Fixture {
 interface Case {
   name: string;
   spec: Parameters<typeof makePrefix>[1];
-  method: 'auto' | 'needed' | 'launcher';
+  method: 'auto' | 'needed' | 'launcher' | 'supervise';
   entries: { entry: string; fail: string; ok: string }[];
 }
 
 const MAMBA1 = { entry: 'bin/mamba', fail: FAIL_1X, ok: 'mamba 1.x stand-in: install finished' };
 const MAMBA2 = { entry: 'bin/mamba', fail: FAIL_2X, ok: 'mamba 2.x stand-in: install finished' };
 const MICRO = { entry: 'bin/micromamba', fail: FAIL_2X, ok: 'mamba 2.x stand-in: install finished' };
+const MICRO1 = { entry: 'bin/micromamba', fail: FAIL_1X, ok: 'mamba 1.x stand-in: install finished' };
 
 const CASES: Case[] = [
   { name: 'mamba 2.x + dynamic micromamba, auto (needed)', spec: { mamba2: true, micromamba: 'dynamic' }, method: 'auto', entries: [MAMBA2, MICRO] },
   { name: 'mamba 2.x, launcher', spec: { mamba2: true }, method: 'launcher', entries: [MAMBA2] },
   { name: 'mamba 1.x, auto (launcher)', spec: { mamba1: true }, method: 'auto', entries: [MAMBA1] },
   { name: 'mamba 1.x, needed on libmamba', spec: { mamba1: true }, method: 'needed', entries: [MAMBA1] },
+  { name: 'static micromamba 2.x, auto (supervise)', spec: { micromamba: 'static' }, method: 'auto', entries: [MICRO] },
+  { name: 'static-pie micromamba 1.x, auto (supervise)', spec: { micromamba: 'static-pie', micromambaMajor: 1 }, method: 'auto', entries: [MICRO1] },
+  { name: 'static micromamba 1.x + mamba 2.x, auto (supervise + needed)', spec: { mamba2: true, micromamba: 'static', micromambaMajor: 1 }, method: 'auto', entries: [MAMBA2, MICRO1] },
+  { name: 'mamba 2.x, supervise on a dynamic executable', spec: { mamba2: true }, method: 'supervise', entries: [MAMBA2] },
 ];
 
 describe.skipIf(needs)('apply and revert, proved as a second member of the group', () => {
@@ -150,19 +155,68 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(snapshot(prefix)).toEqual(before);
   });
 
-  it.each(['static', 'static-pie'] as const)('refuses a fully static binary (%s): exit 1, names the alternative, changes nothing', (kind) => {
+  it.each([
+    ['static', 'needed'],
+    ['static-pie', 'launcher'],
+  ] as const)('a fully static binary (%s) with --method %s: exit 1, names --method supervise, changes nothing', (kind, method) => {
     const { prefix } = fixture('static', { micromamba: kind });
     const before = snapshot(prefix);
-    const r = cli(['apply', prefix]);
+    const r = cli(['apply', prefix, '--method', method]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/fully static/);
-    expect(r.stderr).toMatch(/pkgs_dirs/);
+    expect(r.stderr).toMatch(new RegExp(`bin/micromamba is fully static: no library can be loaded into it, so the ${method} method cannot work; use --method supervise`));
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    const j = cli(['apply', prefix, '--json']);
+    const j = cli(['apply', prefix, '--json', '--method', method]);
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, exitCode: 1 });
     expect(snapshot(prefix)).toEqual(before);
     const st = JSON.parse(cli(['status', prefix, '--json']).stdout);
-    expect(st.targets[0].state).toBe('unsupported');
+    expect(st.targets[0]).toMatchObject({ state: 'unpatched', method: 'supervise' });
+    expect(st.supervise.supported).toBe(true);
+    expect(cli(['apply', prefix, '--method', 'supervise', '--dry-run', '--json']).status).toBe(0);
+  });
+
+  it('--exe: a static micromamba outside the prefix (MAMBA_ROOT_PREFIX) is patched, listed and reverted exactly', () => {
+    const f = fixture('exe', { micromamba: 'static' });
+    const outsideDir = path.join(f.dir, 'usr-local-bin');
+    fs.mkdirSync(outsideDir, { mode: 0o755 });
+    const exe = path.join(outsideDir, 'micromamba');
+    fs.copyFileSync(path.join(f.prefix, 'bin', 'micromamba'), exe);
+    fs.chmodSync(exe, 0o755);
+    fs.rmSync(path.join(f.prefix, 'bin', 'micromamba'));
+    const run = () => runAs(MEMBER, exe, ['install'], { env: { PATH: '/usr/bin:/bin', MAMBA_ROOT_PREFIX: f.prefix } });
+    const tree = snapshot(f.prefix);
+    const outside = snapshot(outsideDir);
+    expect(run().stderr).toContain(FAIL_2X);
+
+    // Refusals: not an ELF file, a symlink (name its target); nothing changes.
+    const script = path.join(outsideDir, 'script');
+    fs.writeFileSync(script, '#!/bin/sh\n');
+    const link = path.join(outsideDir, 'link');
+    fs.symlinkSync(exe, link);
+    expect(cli(['apply', f.prefix, '--exe', script]).stderr).toMatch(/script: cannot use --exe: not an ELF executable\n$/);
+    expect(cli(['apply', f.prefix, '--exe', link]).stderr).toMatch(new RegExp(`link: cannot use --exe: a symlink \\(name its target, ${exe}\\)`));
+    expect(cli(['apply', f.prefix, '--exe', path.join(outsideDir, 'missing')]).status).toBe(1);
+    fs.rmSync(script);
+    fs.rmSync(link);
+    expect(snapshot(f.prefix)).toEqual(tree);
+
+    const a = cli(['apply', f.prefix, '--exe', exe, '--json']);
+    expect(a.status, a.stderr).toBe(0);
+    expect(JSON.parse(a.stdout).plan.steps.map((s: { action: string; path: string }) => `${s.action} ${s.path}`)).toEqual([`add-entry-hook ${exe}`]);
+    const r = run();
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // status and a plain apply (the hook script's) find it from the manifest.
+    const st = JSON.parse(cli(['status', f.prefix, '--check', '--json']).stdout);
+    expect(st.targets).toMatchObject([{ path: exe, state: 'patched', method: 'supervise' }]);
+    expect(cli(['apply', f.prefix, '--detailed-exitcode']).status).toBe(0);
+    expect(fs.readFileSync(path.join(f.prefix, '.mambapatch', 'watch'), 'utf8')).toBe(`${exe}\n`);
+    expect(fs.existsSync(path.join(f.prefix, '.mambapatch', 'originals', '_outside', exe))).toBe(true);
+
+    const rev = cli(['revert', f.prefix, '--detailed-exitcode']);
+    expect(rev.status, rev.stderr).toBe(10);
+    expect(snapshot(f.prefix)).toEqual(tree);
+    expect(snapshot(outsideDir)).toEqual(outside);
+    expect(run().stderr).toContain(FAIL_2X);
   });
 
   it('revert keeps the shim while a file it leaves alone still loads it (a tampered manifest)', () => {
@@ -234,17 +288,21 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     expect(snapshot(prefix)).toEqual(before);
   });
 
-  it('a static micromamba beside a dynamic mamba: the mamba is patched, the micromamba reported', () => {
+  it('a static micromamba beside a dynamic mamba: each gets its own method', () => {
     const { prefix } = fixture('mixed', { mamba2: true, micromamba: 'static' });
     const r = cli(['apply', prefix, '--json']);
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.plan.targets.map((t: { path: string; state: string }) => `${t.path} ${t.state}`)).toEqual(['bin/mamba unpatched', 'bin/micromamba unsupported']);
-    expect(doc.plan.warnings.join('\n')).toMatch(/bin\/micromamba is fully static/);
+    expect(doc.plan.targets.map((t: { path: string; state: string; method: string }) => `${t.path} ${t.state} ${t.method}`)).toEqual([
+      'bin/mamba unpatched needed',
+      'bin/micromamba unpatched supervise',
+    ]);
     expect(memberInstall(prefix).status).toBe(0);
-    expect(memberInstall(prefix, 'bin/micromamba').stderr).toContain(FAIL_2X);
-    expect(cli(['status', prefix, '--check']).status).toBe(0);
+    expect(memberInstall(prefix, 'bin/micromamba').status).toBe(0);
+    const st = JSON.parse(cli(['status', prefix, '--check', '--json']).stdout);
+    expect(st).toMatchObject({ ok: true, methods: ['needed', 'supervise'], supervise: { supported: true } });
     expect(cli(['revert', prefix, '-q']).status).toBe(0);
+    expect(memberInstall(prefix, 'bin/micromamba').stderr).toContain(FAIL_2X);
   });
 
   it('mamba 1.x with condabin/mamba as a second console script: both wrapped, or libmamba patched once', () => {
