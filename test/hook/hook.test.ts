@@ -149,6 +149,8 @@ describe('systemd units', () => {
       expect(r.stdout).toContain(`to activate: systemctl daemon-reload && systemctl enable --now 'mambapatch-${esc}.path'\n`);
       const p = fs.readFileSync(pathUnit, 'utf8');
       expect(p).toContain(`PathChanged=${prefix.replace('%', '%%')}/conda-meta\n`);
+      // Every patched file too: `micromamba self-update` or an --exe outside the prefix touch no conda-meta.
+      expect(p).toContain(`PathChanged=${prefix.replace('%', '%%')}/bin/mamba\n`);
       const s = fs.readFileSync(serviceUnit, 'utf8');
       expect(s).toContain('Type=oneshot\n');
       expect(s).toContain(`ExecStart="${prefix.replace('%', '%%')}/.mambapatch/hook.sh"\n`);

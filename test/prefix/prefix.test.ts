@@ -77,15 +77,16 @@ describe.skipIf(missing({ tools: ['g++'] }))('detection from the files', () => {
     expect(d.installs[0]!.failures).toMatchObject({ version: '1.1.0', verdict: 'affected' });
     expect(d.skipped.map((s) => s.path)).toEqual(['condabin/mamba']);
   });
-  it('mamba 2.x and a dynamic micromamba at once; a static micromamba is unsupported', () => {
+  it('mamba 2.x and a dynamic micromamba at once; a static micromamba is static (method supervise), supported', () => {
     const d = detect(make({ mamba2: true, micromamba: 'dynamic' }));
     expect(d.installs.map((i) => [i.kind, i.entry, i.static])).toEqual([
       ['mamba2', 'bin/mamba', false],
       ['micromamba', 'bin/micromamba', false],
     ]);
     const s = detect(make({ micromamba: 'static' }));
-    expect(s.installs[0]).toMatchObject({ kind: 'micromamba', static: true });
-    expect(s.installs[0]!.unsupported).toMatch(/fully static/);
+    expect(s.installs[0]).toMatchObject({ kind: 'micromamba', static: true, arch: 'x86_64' });
+    expect(s.installs[0]!.unsupported).toBeUndefined();
+    expect(s.installs[0]!.shimPresent).toBeUndefined();
   });
   it('decides from the ELF, not the name, and without conda-meta says the version is unknown', () => {
     const p = make({ micromamba: 'dynamic', condaMeta: false });
