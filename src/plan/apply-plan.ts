@@ -139,33 +139,16 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
     const abs = inPrefix(prefix, t.path);
     const cur = fileMeta(abs);
     if (!cur) throw new MambapatchError('not a regular file', { file: abs });
-    if (m === 'supervise') {
-      const res = addEntryHook(fs.readFileSync(abs), (arch) => hookBlob(arch).bytes, { file: abs });
-      if (!res.changed) {
-        plan.warnings.push(`${t.path}: ${res.message}`);
-        continue;
-      }
-      targetSteps.push({
-        action: 'add-entry-hook',
-        path: t.path,
-        role: 'target',
-        method: m,
-        install: t.install,
-        before: cur,
-        current: cur,
-        after: metaOf(res.data, cur),
-        detail: `add the supervisor entry hook (${res.message})`,
-        data: res.data,
-      });
-    } else if (m === 'needed') {
+    if (m === 'supervise' || m === 'needed') {
+      // Both edit the ELF file itself: the entry hook, or the shim as its first DT_NEEDED.
       const data = fs.readFileSync(abs);
-      const res = addNeeded(data, neededName(t.path), { first: true, file: abs });
+      const res = m === 'supervise' ? addEntryHook(data, (arch) => hookBlob(arch).bytes, { file: abs }) : addNeeded(data, neededName(t.path), { first: true, file: abs });
       if (!res.changed) {
         plan.warnings.push(`${t.path}: ${res.message}`);
         continue;
       }
       targetSteps.push({
-        action: 'add-needed',
+        action: m === 'supervise' ? 'add-entry-hook' : 'add-needed',
         path: t.path,
         role: 'target',
         method: m,
@@ -173,7 +156,7 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
         before: cur,
         current: cur,
         after: metaOf(res.data, cur),
-        detail: `add ${neededName(t.path)} as the first DT_NEEDED (${res.message})`,
+        detail: m === 'supervise' ? `add the supervisor entry hook (${res.message})` : `add ${neededName(t.path)} as the first DT_NEEDED (${res.message})`,
         data: res.data,
       });
     } else {
