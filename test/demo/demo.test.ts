@@ -26,6 +26,12 @@ describe.skipIf(missing({ root: true, tools: ['g++', 'setpriv'] }))('mambapatch 
     expect(idx('mamba 2.x stand-in: install finished', applied)).toBeGreaterThan(applied);
     expect(idx(err1, reverted)).toBeGreaterThan(reverted);
     expect(idx(err2, reverted)).toBeGreaterThan(reverted);
+    // The static micromamba: the error before, fixed by supervise (this kernel has it), the error after revert.
+    const micro = (from: number) => idx('micromamba/bin/micromamba install', from);
+    expect(out.slice(micro(0), applied)).toContain(err2);
+    expect(out.slice(micro(applied), reverted)).toContain('mamba 2.x stand-in: install finished');
+    expect(out).toContain('patched      bin/micromamba  (micromamba 2.3.0 [supervise])');
+    expect(out.slice(micro(reverted))).toContain(err2);
     expect(out).not.toMatch(/\u001b\[/); // no colour when not on a TTY
     expect(demoDirs()).toEqual(before);
   });
