@@ -194,7 +194,8 @@ export function status(arg: string | undefined): StatusResult {
   if (interrupted) problems.push(`an interrupted ${interrupted.op} (pid ${interrupted.pid}) needs finishing: run mambapatch ${interrupted.op} as its owner`);
   const notes = detection.skipped.map((s) => `${s.path}: ${s.reason}`);
   const supervise = targets.some((t) => t.method === 'supervise') ? superviseSupport() : undefined;
-  if (supervise && !supervise.supported) notes.push(`supervise: ${supervise.why}`);
+  // Patched or not, a supervised executable runs unpatched on such a kernel: monitoring must see it.
+  if (supervise && !supervise.supported) problems.push(`supervise: ${supervise.why}`);
   if (busy) notes.push(`a mambapatch run is in progress (${busy}); the state shown may change`);
   if (detection.installs.length === 0) notes.push('no mamba found in this prefix');
   return {
