@@ -6,9 +6,9 @@
  *
  * At start, in the program's process before its libc runs, unless it is root (or has CAP_FOWNER):
  *   check the kernel (user notification, CONTINUE, POLLHUP on an unused filter: 5.8), all before
- *   no_new_privs; fork twice (the supervisor is a grandchild: the program never finds a stray child);
- *   the supervisor leaves the session, ignores the terminal signals, keeps only its socket and sends its
- *   pid; the program names it its ptracer (Yama), sets no_new_privs, installs a filter that notifies on
+ *   no_new_privs; fork twice (the supervisor is a grandchild: the program never finds a stray child,
+ *   and the intermediate child tells the supervisor's pid); the supervisor leaves the session, ignores
+ *   the terminal signals and keeps only its socket; the program names it its ptracer (Yama), sets no_new_privs, installs a filter that notifies on
  *   chmod, fchmod, fchmodat, fchmodat2, utime, utimes, futimesat, utimensat (those the architecture has)
  *   and allows everything else, sends the listener (SCM_RIGHTS), closes it, and jumps to the original
  *   entry with every register as the kernel left it. Any failure: everything closed, the program runs
@@ -384,6 +384,7 @@ static int resolve(struct sup *s, int pid, long dirfd, const char *path, struct 
   proc.buf[proc.len] = '\0';
   if (mp_stat(proc.buf, &st, 0) != 0 || st.st_dev != s->root_dev || st.st_ino != s->root_ino) return 0;
   proc.len = base;
+  proc.buf[base] = '\0';
   out->len = 0;
   if (path && path[0] == '/') {
     add(out, path);
@@ -433,8 +434,11 @@ static int fd_is_path_only(int pid, long fd) {
   return 1;
 }
 
+/* The ioctl number of 5.0-5.16 (_IOR); 5.17 corrected the header to _IOW and accepts both. */
+#define MP_NOTIF_ID_VALID SECCOMP_IOR(2, __u64)
+
 static int id_valid(struct sup *s, unsigned long long id) {
-  return SC3(__NR_ioctl, s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+  return SC3(__NR_ioctl, s->listener, MP_NOTIF_ID_VALID, &id) == 0;
 }
 
 static void start_line(struct line *l, const char *fn, const char *path, long fd) {
@@ -632,9 +636,6 @@ __attribute__((noreturn)) static void supervisor(int sock, struct config cfg) {
   s.root_dev = root.st_dev;
   s.root_ino = root.st_ino;
 
-  int pid = (int)SC0(__NR_getpid);
-  if (SC3(__NR_write, sock, &pid, sizeof pid) != sizeof pid) mp_exit(0);
-
   /* the listener, or end of file when the program gave up */
   char data;
   struct mp_cmsg_fd cm;
@@ -766,10 +767,17 @@ void mp_hook_main(long *sp, long *regs) {
   if (r != 0) return unpatched(&cfg, "socketpair failed", r);
   long child = SC5(__NR_clone, MP_SIGCHLD, 0, 0, 0, 0);
   if (child == 0) {
-    /* the intermediate child: fork the supervisor and leave at once */
+    /* the intermediate child: fork the supervisor, tell its pid, leave at once (the program need not
+     * wait for the supervisor to be scheduled: the listener waits in the socket until it reads it) */
     mp_close(sv[0]);
+    /* every signal blocked until the supervisor has left the session and ignores the terminal ones:
+     * a Ctrl-C right after the program starts must not kill it (a pending ignored signal is dropped) */
+    unsigned long all = ~0UL;
+    SC4(__NR_rt_sigprocmask, MP_SIG_SETMASK, &all, 0, 8);
     long sup = SC5(__NR_clone, MP_SIGCHLD, 0, 0, 0, 0);
     if (sup == 0) supervisor(sv[1], cfg);
+    int spid = (int)sup;
+    if (sup > 0) SC3(__NR_write, sv[1], &spid, sizeof spid);
     mp_exit(sup < 0 ? 1 : 0);
   }
   mp_close(sv[1]);
@@ -777,15 +785,15 @@ void mp_hook_main(long *sp, long *regs) {
     mp_close(sv[0]);
     return unpatched(&cfg, "fork failed", child);
   }
+  /* reap the intermediate child (ECHILD when SIGCHLD is ignored: the kernel reaped it), then read the
+   * supervisor's pid it wrote, or end of file when it could not fork */
   int status = 0;
   do r = SC4(__NR_wait4, child, &status, 0, 0);
   while (r == -MP_EINTR);
   int spid = 0;
-  long got = -1;
-  if (r == child && status == 0) {
-    do got = SC3(__NR_read, sv[0], &spid, sizeof spid);
-    while (got == -MP_EINTR);
-  }
+  long got;
+  do got = SC3(__NR_read, sv[0], &spid, sizeof spid);
+  while (got == -MP_EINTR);
   if (got != sizeof spid || spid <= 0) {
     mp_close(sv[0]);
     return unpatched(&cfg, "the supervisor did not start", 0);
