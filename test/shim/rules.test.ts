@@ -10,6 +10,7 @@ import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
 import { GROUP, MEMBER, OWNER } from '../helpers/users.js';
 import { buildBinaries, runTarget, shimFile, TARGETS } from './fixtures.js';
+import { MODE_FUNCTIONS, MODES, OWNER_CASES, TIME_FUNCTIONS } from './rule-table.js';
 
 const t = TARGETS.x86_64;
 const needs = process.arch === 'x64' ? missing({ root: true, tools: ['gcc', 'g++', 'setpriv'] }) : 'native suite runs on x86_64';
@@ -42,26 +43,7 @@ describe.skipIf(needs)('shim safety rules', () => {
     run(who, args, { LD_PRELOAD: SHIM, ...env });
   const modeOf = (p: string) => fs.statSync(p).mode & 0o7777;
 
-  // [kind, current mode, requested mode, result with the shim] — issue 3 point 2, plus the edges
-  const MODES: Array<['dir' | 'file', number, number, string]> = [
-    ['dir', 0o2775, 0o775, 'rc=0 errno=0'],
-    ['dir', 0o2775, 0o2775, 'rc=0 errno=0'],
-    ['dir', 0o770, 0o775, 'rc=0 errno=0'],
-    ['dir', 0o2770, 0o775, 'rc=0 errno=0'],
-    ['dir', 0o775, 0o775, 'rc=0 errno=0'],
-    ['dir', 0o775, 0o700, 'rc=-1 errno=EPERM'],
-    ['dir', 0o775, 0o770, 'rc=-1 errno=EPERM'],
-    ['dir', 0o2775, 0o755, 'rc=-1 errno=EPERM'],
-    ['dir', 0o775, 0o2775, 'rc=-1 errno=EPERM'], // a requested setgid that is not there
-    ['dir', 0o1775, 0o775, 'rc=-1 errno=EPERM'], // an unrequested sticky bit
-    ['dir', 0o4775, 0o775, 'rc=-1 errno=EPERM'],
-    ['file', 0o644, 0o755, 'rc=-1 errno=EPERM'],
-    ['file', 0o2664, 0o664, 'rc=-1 errno=EPERM'], // setgid tolerated on directories only
-    ['file', 0o664, 0o664, 'rc=0 errno=0'],
-    ['file', 0o660, 0o664, 'rc=0 errno=0'],
-  ];
-
-  for (const fn of ['fchmodat', 'chmod', 'fchmod']) {
+  for (const fn of MODE_FUNCTIONS) {
     it(`${fn}: every mode rule, and the mode never changes`, () => {
       for (const [kind, cur, req, expected] of MODES) {
         const p = node(kind, cur);
@@ -82,7 +64,7 @@ describe.skipIf(needs)('shim safety rules', () => {
     expect(withShim(MEMBER, ['utimensat', readOnly, '0']).stdout.trim()).toBe('rc=-1 errno=EACCES');
   });
 
-  for (const fn of ['utimensat', 'futimens', 'utimes', 'utime', 'lutimes', 'futimesat']) {
+  for (const fn of TIME_FUNCTIONS) {
     it(`${fn}: an explicit time near now becomes a touch; a week away stays EPERM`, () => {
       const p = node('file', 0o664);
       fs.utimesSync(p, 1_000_000, 1_000_000);
@@ -103,15 +85,7 @@ describe.skipIf(needs)('shim safety rules', () => {
   });
 
   it("the owner's calls behave exactly as without the shim", () => {
-    const cases: Array<[string, 'dir' | 'file', number, string]> = [
-      ['chmod', 'dir', 0o2775, '700'],
-      ['fchmodat', 'dir', 0o775, '2770'],
-      ['fchmod', 'file', 0o644, '755'],
-      ['utimensat', 'file', 0o644, '604800'],
-      ['utimes', 'file', 0o444, '-604800'],
-      ['chmod', 'file', 0o644, '7777'],
-    ];
-    for (const [fn, kind, mode, arg] of cases) {
+    for (const [fn, kind, mode, arg] of OWNER_CASES) {
       const a = node(kind, mode);
       const b = node(kind, mode);
       const plain = run(OWNER, [fn, a, arg]);
