@@ -5,6 +5,7 @@
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   elf: () => import('./elf.js'),
   apply: () => import('./apply.js'),
+  supervise: () => import('./supervise.js'),
 };
 
 const wanted = process.argv.slice(2);
