@@ -36,13 +36,6 @@ export const HOOK_ARCH_CFLAGS: Record<ShimArch, string[]> = {
   ppc64le: ['-msoft-float', '-mno-altivec', '-mno-vsx'],
 };
 
-/**
- * Flags to compile the blob's C as an object linked into a static program whose entry is the blob's
- * (`-Wl,-e,mambapatch_hook_entry`): the header's delta then names `_start` at link time. For tests and the
- * bench on a build without `elf add-entry-hook`; the code and header are the shipped blob's.
- */
-export const testLinkedFlags = (arch: ShimArch): string[] => [...HOOK_CFLAGS, ...HOOK_ARCH_CFLAGS[arch], '-DMP_TEST_LINKED', '-c'];
-
 const LDFLAGS = [
   '-nostdlib', '-nostartfiles', '-shared', '-Wl,--build-id=none', '-Wl,--orphan-handling=error', '-Wl,-z,noexecstack',
   '-Wl,--hash-style=gnu', '-Wl,--no-warn-rwx-segments',

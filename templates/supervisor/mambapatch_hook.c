@@ -19,9 +19,7 @@
  * with success; a refused explicit near-now time is done as a touch to now. It exits when the listener
  * reports that no filtered task is left.
  *
- * Build modes: the shipped blob (the header's delta slot is written by `elf add-entry-hook`), and
- * -DMP_TEST_LINKED, linked into a static test program with -Wl,-e,mambapatch_hook_entry, where the delta
- * slot names _start at link time.
+ * The header's delta slot is 0 here; `elf add-entry-hook` writes it.
  */
 #include <asm/unistd.h>
 #include <asm/stat.h>
@@ -55,12 +53,6 @@
 #define __NR_fchmodat2 452
 #endif
 
-#ifdef MP_TEST_LINKED
-#define MP_DELTA ".quad _start - mp_hook_start\n"
-#else
-#define MP_DELTA ".quad 0\n"
-#endif
-
 /* ------------------------------------------------------------------------ header and entry stubs */
 
 #define MP_HEADER                                                                                      \
@@ -70,7 +62,7 @@
   ".ascii \"MAMBAPATCH-HOOK\\0\"\n"                    /*  0: magic */                                 \
   ".long 1\n"                                          /* 16: ABI version */                           \
   ".long mambapatch_hook_entry - mp_hook_start\n"      /* 20: entry offset */                          \
-  MP_DELTA                                             /* 24: original entry - blob start */           \
+  ".quad 0\n"                                          /* 24: original entry - blob start */           \
   ".long 0\n"                                          /* 32: total size (written by the build) */     \
   ".long 0\n"                                          /* 36: reserved */                              \
   ".ascii \"mambapatch-hook version=" MAMBAPATCH_VERSION " arch=" MP_ARCH "\"\n"                       \
@@ -83,7 +75,7 @@
 #if defined(__x86_64__)
 /* Every register and the flags are restored; the jump goes through the slot just below the stack. */
 __asm__(MP_HEADER
-        "  sub $8, %rsp\n" /* slot for the target, at original rsp - 8 */
+        "  lea -8(%rsp), %rsp\n" /* slot for the target, at original rsp - 8 (lea: flags untouched) */
         "  pushfq\n"
         "  push %rax\n  push %rbx\n  push %rcx\n  push %rdx\n  push %rsi\n  push %rdi\n  push %rbp\n"
         "  push %r8\n  push %r9\n  push %r10\n  push %r11\n  push %r12\n  push %r13\n  push %r14\n  push %r15\n"
@@ -632,9 +624,10 @@ __attribute__((noreturn)) static void supervisor(int sock, struct config cfg) {
   SC2(__NR_prctl, MP_PR_SET_NAME, "mambapatch-sup");
   s.euid = (unsigned)SC0(__NR_geteuid);
   struct stat root;
-  if (mp_stat("/", &root, 0) != 0) mp_exit(0);
-  s.root_dev = root.st_dev;
-  s.root_ino = root.st_ino;
+  if (mp_stat("/", &root, 0) == 0) { /* else no root matches: every call continues untouched */
+    s.root_dev = root.st_dev;
+    s.root_ino = root.st_ino;
+  }
 
   /* the listener, or end of file when the program gave up */
   char data;
