@@ -1,40 +1,19 @@
 /**
- * Fixtures for the supervisor tests: static (-static, -static-pie) programs, each plain and hooked. Hooked
- * means what users get, `mambapatch elf add-entry-hook FILE --output OUT` with the shipped blob, when this
- * build has that command; before the ELF engine had it, the blob's C was linked into the program instead
- * (-DMP_TEST_LINKED, entry = the blob's entry, which jumps to _start): the same code, the same header.
+ * Fixtures for the supervisor tests: static (-static, -static-pie) programs, each plain and hooked the way
+ * users get it, `mambapatch elf add-entry-hook FILE --output OUT` with the shipped blob (cached by the
+ * program and the blob).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { prebuiltHook } from '../../src/supervisor/blob.js';
-import { hookSource, testLinkedFlags } from '../../src/supervisor/build.js';
-import { rulesHeader } from '../../src/shim/build.js';
 import { cachedBuild } from '../helpers/build.js';
 import { ROOT, type Target } from '../shim/fixtures.js';
 
 export const CLI = path.join(ROOT, 'dist/src/cli.js');
 export const HOOK_DIR = path.join(ROOT, 'test/supervisor');
 export type StaticKind = 'static' | 'static-pie';
-
-let engine: boolean | undefined;
-/** Whether this build's CLI has `elf add-entry-hook`. */
-export function hasEntryHookCommand(): boolean {
-  engine ??= /^\s*add-entry-hook\b/m.test(spawnSync(process.execPath, [CLI, 'elf', '--help'], { encoding: 'utf8' }).stdout);
-  return engine;
-}
-
-/** The blob's C compiled for linking into a test program (cached by the source and the rule header). */
-function testLinkedObject(t: Target): string {
-  const rules = createHash('sha256').update(fs.readFileSync(rulesHeader())).digest('hex').slice(0, 16);
-  return cachedBuild({
-    name: 'mambapatch-hook-test.o',
-    compiler: t.gcc,
-    args: [...testLinkedFlags(t.arch), `-DMP_RULES_HASH=${rules}`],
-    sources: [hookSource()],
-  });
-}
 
 export interface Program {
   plain: string;
@@ -49,25 +28,16 @@ export function staticProgram(
 ): Program {
   const link = kind === 'static' ? ['-static'] : ['-fPIE', '-static-pie'];
   const plain = cachedBuild({ ...req, args: [...req.args, ...link] });
-  if (hasEntryHookCommand()) {
-    // keyed by the blob too: a rebuilt blob must not meet a file hooked with the old one
-    const blob = createHash('sha256').update(fs.readFileSync(prebuiltHook(t.arch))).digest('hex').slice(0, 12);
-    const hooked = `${plain}.hooked-${blob}`;
-    if (!fs.existsSync(hooked)) {
-      const tmp = `${hooked}.tmp${process.pid}`;
-      const r = spawnSync(process.execPath, [CLI, 'elf', 'add-entry-hook', plain, '--output', tmp], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`elf add-entry-hook ${plain}: ${r.stderr}`);
-      fs.chmodSync(tmp, 0o755);
-      fs.renameSync(tmp, hooked);
-    }
-    return { plain, hooked };
+  // keyed by the blob too: a rebuilt blob must not meet a file hooked with the old one
+  const blob = createHash('sha256').update(fs.readFileSync(prebuiltHook(t.arch))).digest('hex').slice(0, 12);
+  const hooked = `${plain}.hooked-${blob}`;
+  if (!fs.existsSync(hooked)) {
+    const tmp = `${hooked}.tmp${process.pid}`;
+    const r = spawnSync(process.execPath, [CLI, 'elf', 'add-entry-hook', plain, '--output', tmp], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`elf add-entry-hook ${plain}: ${r.stderr}`);
+    fs.chmodSync(tmp, 0o755);
+    fs.renameSync(tmp, hooked);
   }
-  const hooked = cachedBuild({
-    ...req,
-    name: `${req.name}-hooked`,
-    args: [...req.args, ...link, '-Wl,-e,mambapatch_hook_entry'],
-    after: [testLinkedObject(t), ...(req.after ?? [])],
-  });
   return { plain, hooked };
 }
 

@@ -11,7 +11,7 @@ import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
 import { GROUP, MEMBER, OWNER } from '../helpers/users.js';
 import { runTarget, TARGETS } from '../shim/fixtures.js';
-import { drivers } from './fixtures.js';
+import { drivers, HOOK_DIR, staticProgram } from './fixtures.js';
 
 for (const arch of ['aarch64', 'ppc64le'] as const) {
   const t = TARGETS[arch];
@@ -31,6 +31,14 @@ for (const arch of ['aarch64', 'ppc64le'] as const) {
       expect(h).toMatchObject({ abi: 1, arch, size: blob.bytes.length, deltaOffset: 24 });
       expect(blob.bytes.length % 16).toBe(0);
     });
+
+    if (arch === 'aarch64')
+      it('every register but x16, the flags and the stack reach the original entry as qemu left them', () => {
+        const regs = staticProgram(t, { name: 'regs', compiler: t.gcc, args: ['-nostdlib'], sources: [path.join(HOOK_DIR, 'regs_aarch64.S')] }, 'static');
+        const plain = runTarget(t, MEMBER, regs.plain, []).status;
+        expect([0, 4]).toContain(plain); // 4: qemu starts with NZCV not clear; the registers are zero
+        expect(runTarget(t, MEMBER, regs.hooked, []).status).toBe(plain);
+      });
 
     // Debian's ppc64el cross libc has no static-pie start file (rcrt1.o)
     for (const kind of arch === 'ppc64le' ? (['static'] as const) : (['static', 'static-pie'] as const)) {

@@ -27,14 +27,8 @@ static const char *g_path;
 static mode_t g_mode;
 
 static const char *name(int e) {
-  switch (e) {
-    case 0: return "0";
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ENOENT: return "ENOENT";
-    case ENOSYS: return "ENOSYS";
-    default: return "other";
-  }
+  const char *n = e ? strerrorname_np(e) : "0";
+  return n ? n : "other";
 }
 
 static void do_chmod(char *out, size_t cap) {

@@ -16,7 +16,7 @@ import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
 import { GROUP, MEMBER, OWNER, runAs } from '../helpers/users.js';
 import { runTarget, TARGETS } from '../shim/fixtures.js';
-import { drivers, HOOK_DIR, liveSupervisors, type Program } from './fixtures.js';
+import { drivers, HOOK_DIR, liveSupervisors, staticProgram, type Program } from './fixtures.js';
 
 const t = TARGETS.x86_64;
 const needs = process.arch === 'x64' ? missing({ root: true, tools: ['gcc', 'setpriv'] }) : 'native suite runs on x86_64';
@@ -141,6 +141,14 @@ describe.skipIf(needs).each(['static', 'static-pie'] as const)('supervisor: proc
     for (const status of [0, 3, 77]) {
       expect(run(prog.hooked, ['exit', String(status)])).toEqual(run(prog.plain, ['exit', String(status)]));
       expect(run(prog.hooked, ['exit', String(status)]).status).toBe(status);
+    }
+  });
+
+  it('every register, the flags and the stack reach the original entry as the kernel left them', () => {
+    const regs = staticProgram(t, { name: 'regs', compiler: t.gcc, args: ['-nostdlib'], sources: [path.join(HOOK_DIR, 'regs_x86_64.S')] }, 'static');
+    for (const who of [MEMBER, { uid: 0, gid: 0 }]) {
+      expect(runAs(who, regs.plain).status).toBe(0);
+      expect(runAs(who, regs.hooked).status).toBe(0);
     }
   });
 
