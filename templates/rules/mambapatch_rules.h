@@ -9,6 +9,8 @@
  *   Times: a refused explicit time is retried as a touch to now only when every explicit time in the
  *   request is within MAMBAPATCH_TIME_WINDOW seconds (default 10) of now; UTIME_OMIT/UTIME_NOW entries
  *   are not explicit times (mp_only_now_requested).
+ *   Messages: the MAMBAPATCH_DEBUG line for each fallback (mp_line_mode_ok, mp_line_touched), built on the
+ *   stack; the caller writes it with one write(2).
  */
 #ifndef MAMBAPATCH_RULES_H
 #define MAMBAPATCH_RULES_H
@@ -71,6 +73,66 @@ static inline int mp_only_now_requested(const struct mp_rule_time ts[2], const s
     if (!mp_near_now(&ts[i], now, window)) return 0;
   }
   return 1;
+}
+
+/* ---------------------------------------------------------------------------------- debug lines */
+
+/* One line built on the stack: no allocation, no stdio. Large enough for a path of PATH_MAX bytes. */
+struct mp_line {
+  char buf[4400];
+  unsigned long len;
+};
+
+static inline void mp_add(struct mp_line *l, const char *s) {
+  while (*s && l->len < sizeof l->buf - 1) l->buf[l->len++] = *s++;
+}
+
+static inline void mp_add_num(struct mp_line *l, unsigned long v, unsigned base, int width) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = "0123456789"[v % base];
+    v /= base;
+  } while (v && n < (int)sizeof tmp);
+  while (n < width && n < (int)sizeof tmp) tmp[n++] = '0';
+  while (n > 0 && l->len < sizeof l->buf - 1) l->buf[l->len++] = tmp[--n];
+}
+
+/* "mambapatch: utimensat(/path" or "mambapatch: futimens(fd 3" */
+static inline void mp_add_target(struct mp_line *l, const char *fn, const char *path, long fd) {
+  mp_add(l, "mambapatch: ");
+  mp_add(l, fn);
+  mp_add(l, "(");
+  if (path) {
+    mp_add(l, path);
+  } else {
+    mp_add(l, "fd ");
+    mp_add_num(l, (unsigned long)(fd < 0 ? 0 : fd), 10, 1);
+  }
+}
+
+/* A refused chmod reported as done. */
+static inline void mp_line_mode_ok(struct mp_line *l, const char *fn, const char *path, long fd, unsigned mode, unsigned current) {
+  l->len = 0;
+  mp_add_target(l, fn, path, fd);
+  mp_add(l, ", ");
+  mp_add_num(l, mode & 07777u, 8, 4);
+  mp_add(l, "): refused (EPERM); current mode ");
+  mp_add_num(l, current & 07777u, 8, 4);
+  mp_add(l, " already allows it: reporting success");
+}
+
+/* A refused explicit time retried as a touch to now; err: 0, or the touch's errno. */
+static inline void mp_line_touched(struct mp_line *l, const char *fn, const char *path, long fd, int err) {
+  l->len = 0;
+  mp_add_target(l, fn, path, fd);
+  mp_add(l, "): explicit time refused (EPERM); touched to now instead: ");
+  if (err == 0) {
+    mp_add(l, "ok");
+  } else {
+    mp_add(l, "errno ");
+    mp_add_num(l, (unsigned long)err, 10, 1);
+  }
 }
 
 #endif

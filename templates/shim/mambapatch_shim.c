@@ -117,46 +117,13 @@ static int env_is_1(const char *name) {
   return v && v[0] == '1' && v[1] == '\0';
 }
 
-/* A line built on the stack and written with one write(2): never stdio. */
-struct line {
-  char buf[600];
-  size_t len;
-};
-
-static void add(struct line *l, const char *s) {
-  while (*s && l->len < sizeof l->buf - 1) l->buf[l->len++] = *s++;
-}
-
-static void add_num(struct line *l, unsigned long v, unsigned base, int width) {
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = "0123456789"[v % base];
-    v /= base;
-  } while (v && n < (int)sizeof tmp);
-  while (n < width && n < (int)sizeof tmp) tmp[n++] = '0';
-  while (n > 0 && l->len < sizeof l->buf - 1) l->buf[l->len++] = tmp[--n];
-}
-
-static void emit(struct line *l) {
+/* Writes a line built with the rule header's mp_line helpers (one write(2), errno kept). */
+static void emit(struct mp_line *l) {
   l->buf[l->len++] = '\n';
   int saved = errno;
   ssize_t r = syscall(SYS_write, 2, l->buf, l->len);
   (void)r;
   errno = saved;
-}
-
-/* "utimensat(/path" or "futimens(fd 3" */
-static void add_target(struct line *l, const char *fn, const char *path, int fd) {
-  add(l, "mambapatch: ");
-  add(l, fn);
-  add(l, "(");
-  if (path) {
-    add(l, path);
-  } else {
-    add(l, "fd ");
-    add_num(l, (unsigned long)(fd < 0 ? 0 : fd), 10, 1);
-  }
 }
 
 /* ------------------------------------------------------------------------------------ timestamps */
@@ -177,15 +144,8 @@ static int set_times(const char *fn, int dirfd, const char *path, const struct t
   r = syscall(SYS_utimensat, dirfd, path, (const struct timespec *)NULL, flags);
   if (env_is_1("MAMBAPATCH_DEBUG")) {
     int err = errno;
-    struct line l = {.len = 0};
-    add_target(&l, fn, path, dirfd);
-    add(&l, "): explicit time refused (EPERM); touched to now instead: ");
-    if (r == 0) {
-      add(&l, "ok");
-    } else {
-      add(&l, "errno ");
-      add_num(&l, (unsigned long)err, 10, 1);
-    }
+    struct mp_line l;
+    mp_line_touched(&l, fn, path, dirfd, r == 0 ? 0 : err);
     emit(&l);
   }
   return (int)r;
@@ -260,13 +220,8 @@ static int refused_chmod(const char *fn, const char *path, int fd, mode_t mode, 
     return -1;
   }
   if (env_is_1("MAMBAPATCH_DEBUG")) {
-    struct line l = {.len = 0};
-    add_target(&l, fn, path, fd);
-    add(&l, ", ");
-    add_num(&l, mode & 07777, 8, 4);
-    add(&l, "): refused (EPERM); current mode ");
-    add_num(&l, st->st_mode & 07777, 8, 4);
-    add(&l, " already allows it: reporting success");
+    struct mp_line l;
+    mp_line_mode_ok(&l, fn, path, fd, mode, st->st_mode);
     emit(&l);
   }
   errno = EPERM; /* errno is unspecified on success; leave what the real call set */
@@ -779,11 +734,12 @@ __attribute__((destructor)) static void mambapatch_fini(void) {
   for (int i = 0; i < count; i++) {
     struct identity now = identify(watch->paths[i]);
     if (same(&now, &watch->ids[i])) continue;
-    struct line l = {.len = 0};
-    add(&l, "mambapatch: ");
-    add(&l, watch->paths[i]);
-    add(&l, " was replaced; re-applying the patch with ");
-    add(&l, watch->hook_path);
+    struct mp_line l;
+    l.len = 0;
+    mp_add(&l, "mambapatch: ");
+    mp_add(&l, watch->paths[i]);
+    mp_add(&l, " was replaced; re-applying the patch with ");
+    mp_add(&l, watch->hook_path);
     emit(&l);
     /* fork without running the program's atfork handlers in an exiting process: the child only execs */
     long pid = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
@@ -810,10 +766,11 @@ __attribute__((constructor)) static void mambapatch_init(void) {
   if (!interposing) {
     dl_iterate_phdr(patch_object, NULL);
     if (env_is_1("MAMBAPATCH_DEBUG")) {
-      struct line l = {.len = 0};
-      add(&l, "mambapatch: loaded after libc: redirected ");
-      add_num(&l, redirected, 10, 1);
-      add(&l, " GOT entries to the shim");
+      struct mp_line l;
+      l.len = 0;
+      mp_add(&l, "mambapatch: loaded after libc: redirected ");
+      mp_add_num(&l, redirected, 10, 1);
+      mp_add(&l, " GOT entries to the shim");
       emit(&l);
     }
   }

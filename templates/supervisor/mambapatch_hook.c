@@ -270,27 +270,8 @@ static void mp_close(int fd) {
 
 /* --------------------------------------------------------------------------------- debug lines */
 
-struct line {
-  char buf[4400];
-  unsigned long len;
-};
-
-static void add(struct line *l, const char *s) {
-  while (*s && l->len < sizeof l->buf - 1) l->buf[l->len++] = *s++;
-}
-
-static void add_num(struct line *l, unsigned long v, unsigned base, int width) {
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = "0123456789"[v % base];
-    v /= base;
-  } while (v && n < (int)sizeof tmp);
-  while (n < width && n < (int)sizeof tmp) tmp[n++] = '0';
-  while (n > 0 && l->len < sizeof l->buf - 1) l->buf[l->len++] = tmp[--n];
-}
-
-static void emit(struct line *l) {
+/* Writes a line built with the rule header's mp_line helpers. */
+static void emit(struct mp_line *l) {
   l->buf[l->len++] = '\n';
   SC3(__NR_write, 2, l->buf, l->len);
 }
@@ -364,34 +345,34 @@ static long mp_stat(const char *path, struct stat *st, int nofollow) {
 
 /* Where the supervisor reaches what the target named: /proc/<tid>/cwd/<path>, /proc/<tid>/fd/<dirfd>/<path>,
  * /proc/<tid>/fd/<fd>, or an absolute path when the target's root is ours. */
-static int resolve(struct sup *s, int pid, long dirfd, const char *path, struct line *out) {
-  struct line proc;
+static int resolve(struct sup *s, int pid, long dirfd, const char *path, struct mp_line *out) {
+  struct mp_line proc;
   proc.len = 0;
   struct stat st;
-  add(&proc, "/proc/");
-  add_num(&proc, (unsigned long)pid, 10, 1);
+  mp_add(&proc, "/proc/");
+  mp_add_num(&proc, (unsigned long)pid, 10, 1);
   proc.buf[proc.len] = '\0';
   unsigned long base = proc.len;
-  add(&proc, "/root");
+  mp_add(&proc, "/root");
   proc.buf[proc.len] = '\0';
   if (mp_stat(proc.buf, &st, 0) != 0 || st.st_dev != s->root_dev || st.st_ino != s->root_ino) return 0;
   proc.len = base;
   proc.buf[base] = '\0';
   out->len = 0;
   if (path && path[0] == '/') {
-    add(out, path);
+    mp_add(out, path);
   } else {
-    add(out, proc.buf);
+    mp_add(out, proc.buf);
     if (dirfd == AT_FDCWD) {
-      add(out, "/cwd");
+      mp_add(out, "/cwd");
     } else {
       if (dirfd < 0 || dirfd > 0x7fffffff) return 0;
-      add(out, "/fd/");
-      add_num(out, (unsigned long)dirfd, 10, 1);
+      mp_add(out, "/fd/");
+      mp_add_num(out, (unsigned long)dirfd, 10, 1);
     }
     if (path && path[0]) {
-      add(out, "/");
-      add(out, path);
+      mp_add(out, "/");
+      mp_add(out, path);
     }
   }
   if (out->len >= sizeof out->buf - 1) return 0;
@@ -401,13 +382,13 @@ static int resolve(struct sup *s, int pid, long dirfd, const char *path, struct 
 
 /* The descriptor was opened with O_PATH (fchmod and futimens then fail with EBADF in the kernel). */
 static int fd_is_path_only(int pid, long fd) {
-  struct line p;
+  struct mp_line p;
   p.len = 0;
   char buf[512];
-  add(&p, "/proc/");
-  add_num(&p, (unsigned long)pid, 10, 1);
-  add(&p, "/fdinfo/");
-  add_num(&p, (unsigned long)fd, 10, 1);
+  mp_add(&p, "/proc/");
+  mp_add_num(&p, (unsigned long)pid, 10, 1);
+  mp_add(&p, "/fdinfo/");
+  mp_add_num(&p, (unsigned long)fd, 10, 1);
   p.buf[p.len] = '\0';
   long f = SC4(__NR_openat, AT_FDCWD, p.buf, O_RDONLY | O_CLOEXEC, 0);
   if (f < 0) return 1; /* cannot tell: treat as not inspectable */
@@ -433,24 +414,11 @@ static int id_valid(struct sup *s, unsigned long long id) {
   return SC3(__NR_ioctl, s->listener, MP_NOTIF_ID_VALID, &id) == 0;
 }
 
-static void start_line(struct line *l, const char *fn, const char *path, long fd) {
-  l->len = 0;
-  add(l, "mambapatch: ");
-  add(l, fn);
-  add(l, "(");
-  if (path) {
-    add(l, path);
-  } else {
-    add(l, "fd ");
-    add_num(l, (unsigned long)(fd < 0 ? 0 : fd), 10, 1);
-  }
-}
-
 /* 1: answer with *err (0 or -errno); 0: continue the call untouched. */
 static int decide_chmod(struct sup *s, struct seccomp_notif *n, const char *fn, long dirfd, unsigned long path_addr,
                         int has_path, unsigned mode, int flags, long *err) {
   char path[4096];
-  struct line target;
+  struct mp_line target;
   struct stat st;
   struct statfs sfs;
   int pid = (int)n->pid;
@@ -467,13 +435,8 @@ static int decide_chmod(struct sup *s, struct seccomp_notif *n, const char *fn, 
   if (!mp_mode_already_allows(st.st_mode, mode, (st.st_mode & MP_S_IFMT) == MP_S_IFDIR)) return 0;
   if (!id_valid(s, n->id)) return 0;
   if (s->cfg.debug) {
-    struct line l;
-    start_line(&l, fn, has_path ? path : 0, dirfd);
-    add(&l, ", ");
-    add_num(&l, mode & 07777, 8, 4);
-    add(&l, "): refused (EPERM); current mode ");
-    add_num(&l, st.st_mode & 07777, 8, 4);
-    add(&l, " already allows it: reporting success");
+    struct mp_line l;
+    mp_line_mode_ok(&l, fn, has_path ? path : 0, dirfd, mode, st.st_mode);
     emit(&l);
   }
   *err = 0;
@@ -485,7 +448,7 @@ enum time_kind { TIMESPEC, TIMEVAL, UTIMBUF };
 static int decide_times(struct sup *s, struct seccomp_notif *n, const char *fn, long dirfd, unsigned long path_addr,
                         int has_path, unsigned long times_addr, enum time_kind kind, int flags, long *err) {
   char path[4096];
-  struct line target;
+  struct mp_line target;
   struct stat st;
   long raw[4];
   struct mp_rule_time ts[2];
@@ -527,15 +490,8 @@ static int decide_times(struct sup *s, struct seccomp_notif *n, const char *fn, 
   if (!id_valid(s, n->id)) return 0;
   long r = SC4(__NR_utimensat, AT_FDCWD, target.buf, 0, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
   if (s->cfg.debug) {
-    struct line l;
-    start_line(&l, fn, has_path ? path : 0, dirfd);
-    add(&l, "): explicit time refused (EPERM); touched to now instead: ");
-    if (r == 0) {
-      add(&l, "ok");
-    } else {
-      add(&l, "errno ");
-      add_num(&l, (unsigned long)-r, 10, 1);
-    }
+    struct mp_line l;
+    mp_line_touched(&l, fn, has_path ? path : 0, dirfd, (int)-r);
     emit(&l);
   }
   *err = r;
@@ -649,16 +605,16 @@ __attribute__((noreturn)) static void supervisor(int sock, struct config cfg) {
 
 static void unpatched(const struct config *cfg, const char *why, long err) {
   if (!cfg->debug) return;
-  struct line l;
+  struct mp_line l;
   l.len = 0;
-  add(&l, "mambapatch: supervise: ");
-  add(&l, why);
+  mp_add(&l, "mambapatch: supervise: ");
+  mp_add(&l, why);
   if (err) {
-    add(&l, " (errno ");
-    add_num(&l, (unsigned long)-err, 10, 1);
-    add(&l, ")");
+    mp_add(&l, " (errno ");
+    mp_add_num(&l, (unsigned long)-err, 10, 1);
+    mp_add(&l, ")");
   }
-  add(&l, "; running unpatched");
+  mp_add(&l, "; running unpatched");
   emit(&l);
 }
 
