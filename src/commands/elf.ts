@@ -1,19 +1,10 @@
 /** `mambapatch elf ...`: a thin layer over src/elf (inspect, add and remove one DT_NEEDED or the entry hook). */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MambapatchError } from '../errors.js';
 import { printJson, say, warn, type OutputOptions } from '../output.js';
 import { action, withCommonFlags } from './common.js';
-import { addEntryHook, addNeeded, editElfFile, readElf, removeEntryHook, removeNeeded, type EditResult, type ElfInfo } from '../elf/index.js';
+import { editElfFile, prepareAdd, prepareEntryHook, prepareRemove, prepareRemoveEntryHook, readElfFile, type EditReport, type ElfInfo } from '../elf/index.js';
 import { hookBlob, readHookBlob } from '../supervisor/blob.js';
-
-function readInput(file: string): Uint8Array {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
-  }
-}
 
 function infoLines(file: string, i: ElfInfo): string[] {
   const lines = [
@@ -38,10 +29,9 @@ function infoLines(file: string, i: ElfInfo): string[] {
   return lines;
 }
 
-function renderEdit(opts: OutputOptions, file: string, out: string | undefined, r: EditResult): void {
+function renderEdit(opts: OutputOptions, file: string, out: string | undefined, r: EditReport): void {
   if (opts.json) {
-    const { data: _data, ...rest } = r;
-    printJson({ ok: true, file, output: out ?? file, ...rest });
+    printJson({ ok: true, file, output: out ?? file, ...r });
   } else {
     say(opts, r.message);
   }
@@ -59,7 +49,7 @@ export function register(program: Command): void {
   withCommonFlags(elf.command('info').argument('<file>').description('show the dynamic information of an ELF file'))
     .action(
       action((file: string, opts: OutputOptions) => {
-        const info = readElf(readInput(file), file);
+        const info = readElfFile(file);
         if (opts.json) printJson({ file, ...info });
         else for (const l of infoLines(file, info)) say(opts, l);
       }),
@@ -68,7 +58,7 @@ export function register(program: Command): void {
   withCommonFlags(elf.command('print-needed').argument('<file>').description('print the DT_NEEDED entries, one a line, in order'), { json: false })
     .action(
       action((file: string, opts: OutputOptions) => {
-        const info = readElf(readInput(file), file);
+        const info = readElfFile(file, { symbols: false });
         if (!opts.quiet) for (const n of info.needed) process.stdout.write(n + '\n');
       }),
     );
@@ -84,8 +74,8 @@ export function register(program: Command): void {
   ).action(
     action((file: string, name: string, opts: EditOpts) => {
       checkName(name);
-      const r = editElfFile(file, (d) => addNeeded(d, name, { first: opts.first, file }), { output: opts.output });
-      if (r.changed && findStaticTls(name) && readElf(r.data, file).kind === 'library') {
+      const r = editElfFile(file, (elf) => prepareAdd(elf, name, { first: opts.first, file }), { output: opts.output });
+      if (r.changed && findStaticTls(name) && readElfFile(opts.output ?? file, { symbols: false }).kind === 'library') {
         warn(opts, `${name} uses initial-exec TLS (DF_STATIC_TLS); ${file} may fail to load with dlopen ("cannot allocate memory in static TLS block")`);
       }
       renderEdit(opts, file, opts.output, r);
@@ -102,7 +92,7 @@ export function register(program: Command): void {
   ).action(
     action((file: string, name: string, opts: EditOpts) => {
       checkName(name);
-      const r = editElfFile(file, (d) => removeNeeded(d, name, { file }), { output: opts.output });
+      const r = editElfFile(file, (elf) => prepareRemove(elf, name, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);
     }),
   );
@@ -117,7 +107,7 @@ export function register(program: Command): void {
   ).action(
     action((file: string, opts: EditOpts) => {
       const blob = opts.blob ? readHookBlob(opts.blob).bytes : (arch: string) => hookBlob(arch).bytes;
-      const r = editElfFile(file, (d) => addEntryHook(d, blob, { file }), { output: opts.output });
+      const r = editElfFile(file, (elf) => prepareEntryHook(elf, blob, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);
     }),
   );
@@ -130,7 +120,7 @@ export function register(program: Command): void {
       .description('remove the entry hook (byte-for-byte restore of the original)'),
   ).action(
     action((file: string, opts: EditOpts) => {
-      const r = editElfFile(file, (d) => removeEntryHook(d, { file }), { output: opts.output });
+      const r = editElfFile(file, (elf) => prepareRemoveEntryHook(elf, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);
     }),
   );
@@ -144,7 +134,7 @@ function checkName(name: string): void {
 function findStaticTls(name: string): boolean {
   if (!name.includes('/')) return false;
   try {
-    return readElf(readFileSync(name)).staticTls;
+    return readElfFile(name, { symbols: false }).staticTls;
   } catch {
     return false;
   }

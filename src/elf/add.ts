@@ -8,18 +8,17 @@
  *      after the table, or the table moved into the new segment).
  */
 import { MambapatchError } from '../errors.js';
-import { guarded } from './guard.js';
 import { alignUp } from './bytes.js';
 import { DT, PF } from './constants.js';
 import { dynInsert } from './dynedit.js';
 import { dynSections, encodeDyn, rawSlots, reusableString, updateSymbols, writeSlots } from './dynamic.js';
-import { describe, neededOf } from './info.js';
+import { editInMemory } from './file.js';
+import { describe } from './info.js';
 import { Layout, type PhtSlot, type Region } from './layout.js';
-import { liveEntries, parseElf, type ElfFile } from './parse.js';
-import { Plan } from './plan.js';
-import type { AddOptions, EditResult } from './result.js';
-import { sealRecord, sha256, withRecordLength } from './undo.js';
-import { checkEdit } from './verify.js';
+import { liveEntries, type ElfFile } from './parse.js';
+import { Plan, type Sink } from './plan.js';
+import { unchanged, type AddOptions, type EditReport, type EditResult, type PreparedEdit } from './result.js';
+import { sealedWriter, withRecordLength } from './undo.js';
 
 /** The largest .bss an executable's edit writes out as zeros instead of moving the program headers. */
 const MAX_BSS_FILL = 256 << 20;
@@ -33,46 +32,53 @@ const PHT_SLOT_TEXT: Record<PhtSlot, string> = {
 };
 
 export function addNeeded(data: Uint8Array, name: string, opts: AddOptions = {}): EditResult {
-  return guarded(opts.file, `cannot add ${name}`, () => add(data, name, opts));
+  return editInMemory(data, (elf) => prepareAdd(elf, name, opts), opts.file ?? 'input', `cannot add ${name}`);
 }
 
-function add(data: Uint8Array, name: string, opts: AddOptions): EditResult {
+/** Plans adding `name` from the headers and tables of `elf`; nothing is written until `run`. */
+export function prepareAdd(elf: ElfFile, name: string, opts: AddOptions = {}): PreparedEdit {
   const file = opts.file ?? 'input';
   if (name === '' || name.includes('\0')) throw new MambapatchError('library name must be non-empty and contain no NUL byte', { file });
-  const elf = parseElf(data, file);
   const info = describe(elf, { symbols: false });
   if (!info.editable) throw new MambapatchError(`refusing to edit: the file ${info.refusal}`, { file });
-  if (info.needed.includes(name)) {
-    return { changed: false, data, message: `${name} is already needed by ${file}; nothing changed`, bytesAdded: 0, bytesChanged: 0 };
-  }
+  if (info.needed.includes(name)) return { report: unchanged(`${name} is already needed by ${file}; nothing changed`) };
   const slot = hasSpareSlot(elf);
   const strOff = reusableString(elf, name);
   // Symbol versions already required from NAME (e.g. after `patchelf --remove-needed`): removing an
   // in-place entry again would be refused, so write an undo record (tier B) that restores exactly.
   const versioned = info.versionNeeds.some((v) => v.file === name);
-  const { built, tier } = slot && strOff !== undefined && !versioned ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
-  const out = built.result;
-  const after = neededOf(out, file);
-  const expected = opts.first ? [name, ...info.needed] : [...info.needed, name];
-  if (after.join('\0') !== expected.join('\0')) {
-    throw new MambapatchError(`the edited file fails verification (DT_NEEDED reads back as ${JSON.stringify(after)}); nothing was written`, { file });
-  }
-  const changed = built.plan.countChanged(out);
-  return {
+  const built = slot && strOff !== undefined && !versioned ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
+  const { plan } = built;
+  const bytesChanged = plan.countChanged();
+  const moved = plan.moved();
+  const bytesMoved = moved.reduce((n, m) => n + m.length, 0);
+  const report: EditReport = {
     changed: true,
-    data: out,
-    message: `added ${name} to ${file} (tier ${tier}: ${changed} bytes changed, ${out.length - data.length} added)`,
-    bytesAdded: out.length - data.length,
-    bytesChanged: changed,
-    tier,
-    ...(built.how ? { detail: built.how } : {}),
+    message: `added ${name} to ${file}: ${built.how} (${bytesChanged} bytes changed in place, ${plan.size - elf.view.size} added, ${bytesMoved} moved${moved.map((m) => ` [${m.from}, ${m.from + m.length}) → ${m.to}`).join('')})`,
+    bytesAdded: plan.size - elf.view.size,
+    bytesChanged,
+    bytesMoved,
+    moved,
+    tier: built.tier,
+    detail: built.how,
+  };
+  const expectNeeded = opts.first ? [name, ...info.needed] : [...info.needed, name];
+  return {
+    report,
+    run: (sink) => {
+      built.write(sink);
+      return { report, exact: false, plan, expectNeeded };
+    },
   };
 }
 
 interface Built {
   plan: Plan;
-  result: Uint8Array;
-  how?: string;
+  tier: string;
+  /** What the tier did, in words. */
+  how: string;
+  /** Streams the result (and fills in the undo record's hashes). */
+  write: (sink: Sink) => void;
 }
 
 /** The terminator is all zero and followed by another DT_NULL: write the new entry over it. */
@@ -81,21 +87,18 @@ function hasSpareSlot(elf: ElfFile): boolean {
   const t = d.terminator;
   if (t < 0 || t + 1 >= d.slots.length) return false;
   const term = d.slots[t]!;
-  return term.val === 0 && d.slots[t + 1]!.tag === DT.NULL && elf.view.data.subarray(term.at, term.at + d.entsize).every((b) => b === 0);
+  return term.val === 0 && d.slots[t + 1]!.tag === DT.NULL && elf.view.isZero(term.at, term.at + d.entsize);
 }
 
-function tierA(elf: ElfFile, strOff: number, first: boolean): { built: Built; tier: string } {
+function tierA(elf: ElfFile, strOff: number, first: boolean): Built {
   const plan = new Plan(elf);
   const slots = dynInsert(elf, rawSlots(elf), encodeDyn(elf, DT.NEEDED, strOff), first);
   writeSlots(plan, elf, slots);
-  const result = plan.build();
-  checkEdit(elf.view.data, result, elf.view.file, plan);
-  return { built: { plan, result }, tier: 'A' };
+  return { plan, tier: 'A', how: 'wrote the entry into a spare dynamic slot, reusing a string already in .dynstr', write: (sink) => plan.emit(sink) };
 }
 
-function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): { built: Built; tier: string } {
-  const origHash = sha256(elf.view.data);
-  return withRecordLength(file, (recLen) => layoutOnce(elf, name, strOff, first, slot, recLen, origHash, file));
+function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): Built {
+  return withRecordLength(file, (recLen) => layoutOnce(elf, name, strOff, first, slot, recLen, file));
 }
 
 function layoutOnce(
@@ -105,16 +108,14 @@ function layoutOnce(
   first: boolean,
   slot: boolean,
   recLen: number,
-  origHash: string,
   file: string,
-): { built: Built; tier: string } | { retry: number } {
+): Built | { retry: number } {
   const plan = new Plan(elf);
   const layout = new Layout(plan);
   const t = elf.strtab!;
   const nameBytes = Buffer.from(name + '\0', 'utf8');
-  const oldTable = elf.view.data.subarray(t.offset, t.offset + t.size);
   // A table that does not end in NUL would swallow the appended name.
-  const lead = oldTable.length > 0 && oldTable[oldTable.length - 1] !== 0 ? 1 : 0;
+  const lead = t.size > 0 && elf.view.u8(t.offset + t.size - 1) !== 0 ? 1 : 0;
   const nameOff = strOff ?? t.size + lead;
   const recOffInTable = t.size + lead + (strOff === undefined ? nameBytes.length : 0);
   const strLen = recOffInTable + recLen + 1;
@@ -174,20 +175,30 @@ function layoutOnce(
   updateSymbols(plan, elf, dynRegion?.vaddr, sectionSyms);
   layout.writePhdrs();
 
-  // The new .dynstr: old bytes, the name, then the undo record (written last, once its size is known).
-  const table = new Uint8Array(strLen);
-  table.set(oldTable, 0);
-  if (strOff === undefined) table.set(nameBytes, t.size + lead);
-  if (strRegion!.inPlace) plan.put(strRegion!.off, table);
-  else plan.putNew(strRegion!.off, table);
+  // The new .dynstr: the old bytes (copied while streaming), the name, then room for the undo record
+  // (written last, once its hashes are known).
+  const strFileOff = strRegion!.off;
+  plan.copy(strFileOff, t.offset, t.size, strRegion!.inPlace);
+  const tail = new Uint8Array(strLen - t.size);
+  if (strOff === undefined) tail.set(nameBytes, lead);
+  if (strRegion!.inPlace) plan.put(strFileOff + t.size, tail);
+  else plan.putNew(strFileOff + t.size, tail);
 
   const recFileOff = (strRegion!.inPlace ? plan.map(strRegion!.off) : strRegion!.off) + recOffInTable;
-  const result = sealRecord(plan, name, origHash, recFileOff, recLen, file);
-  if ('retry' in result) return result;
+  const write = sealedWriter(plan, name, recFileOff, recLen, file);
+  if ('retry' in write) return write;
 
   const tier = layout.newLoad ? 'D' : slot ? 'B' : 'C';
-  const where = [strRegion!.how === 'cave' ? '.dynstr in padding after a read-only segment' : `.dynstr ${strRegion!.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`];
-  if (dynRegion) where.push(`.dynamic ${dynRegion.how === 'extend' ? 'after the writable segment' : 'in a new segment'}`);
+  const where = [`moved .dynstr ${REGION_TEXT[strRegion!.how]}`];
+  if (dynRegion) where.push(`a new .dynamic ${REGION_TEXT[dynRegion.how]}`);
   if (layout.newLoad) where.push(`program header ${PHT_SLOT_TEXT[layout.newLoad.slot]}`);
-  return { built: { plan, result, how: where.join(', ') }, tier };
+  if (plan.insert && plan.insert.at < elf.view.size) where.push(`later file bytes shifted by ${plan.insert.len} (addresses unchanged)`);
+  return { plan, tier, how: where.join('; '), write };
 }
+
+const REGION_TEXT: Record<Region['how'], string> = {
+  cave: 'into page padding after a read-only segment',
+  extend: 'to the end of the writable segment',
+  'new-load': 'into a new segment',
+  gap: 'into a page opened at the image base',
+};

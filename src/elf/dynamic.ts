@@ -1,7 +1,7 @@
 /** Helpers shared by add and remove: raw dynamic slots, string lookups and symbol updates. */
-import { ByteWriter, copyOf } from './bytes.js';
+import { ByteWriter } from './bytes.js';
 import { DT, SHF, SHT } from './constants.js';
-import { SYM_SIZE, SYM_VALUE_OFF, dynString, dynsymTable, liveEntries, type ElfFile, type Shdr } from './parse.js';
+import { SYM_SIZE, SYM_VALUE_OFF, dynString, dynValue, dynsymTable, liveEntries, stringOffsets, vaddrToOffset, type ElfFile, type Shdr } from './parse.js';
 import type { Plan } from './plan.js';
 
 export function encodeDyn(elf: ElfFile, tag: number, val: number): Uint8Array {
@@ -16,7 +16,7 @@ export function encodeDyn(elf: ElfFile, tag: number, val: number): Uint8Array {
 /** The raw bytes of every slot of PT_DYNAMIC. */
 export function rawSlots(elf: ElfFile): Uint8Array[] {
   const d = elf.dynamic!;
-  return d.slots.map((s) => copyOf(elf.view.data, s.at, s.at + d.entsize));
+  return d.slots.map((s) => elf.view.bytes(s.at, d.entsize));
 }
 
 /** Index of the DT_NEEDED entry naming `name`, or -1. */
@@ -37,7 +37,7 @@ export function writeSlots(plan: Plan, elf: ElfFile, slots: Uint8Array[]): void 
   const d = elf.dynamic!;
   slots.forEach((bytes, i) => {
     const at = d.slots[i]!.at;
-    if (!Buffer.from(bytes).equals(Buffer.from(plan.orig.subarray(at, at + d.entsize)))) plan.put(at, bytes);
+    if (!plan.orig.equals(at, bytes)) plan.put(at, bytes);
   });
 }
 
@@ -48,10 +48,9 @@ export function writeSlots(plan: Plan, elf: ElfFile, slots: Uint8Array[]): void 
 export function reusableString(elf: ElfFile, name: string): number | undefined {
   const t = elf.strtab;
   if (!t) return undefined;
-  const data = elf.view.data;
-  // Search only the table: a miss must not scan the rest of a large file.
-  const buf = Buffer.from(data.buffer, data.byteOffset, t.offset + t.size);
+  const v = elf.view;
   const needle = Buffer.from(name + '\0', 'utf8');
+  // Search only the table: a miss must not scan the rest of a large file.
   const end = t.offset + t.size;
   const avoid = liveEntries(elf)
     .filter((e) => e.tag === DT.RPATH || e.tag === DT.RUNPATH || e.tag === DT.SONAME)
@@ -60,12 +59,12 @@ export function reusableString(elf: ElfFile, name: string): number | undefined {
       return [e.val, e.val + s + 1] as const;
     });
   let symStarts: Set<number> | undefined;
-  for (let i = buf.indexOf(needle, t.offset); i >= 0 && i + needle.length <= end; i = buf.indexOf(needle, i + 1)) {
+  for (let i = v.indexOf(needle, t.offset, end); i >= 0; i = v.indexOf(needle, i + 1, end)) {
     const rel = i - t.offset;
     if (avoid.some(([a, b]) => rel < b && rel + needle.length > a)) continue;
-    if (rel === 0 || buf[i - 1] === 0) return rel;
+    if (rel === 0 || v.u8(i - 1) === 0) return rel;
     let start = i;
-    while (start > t.offset && buf[start - 1] !== 0) start--;
+    while (start > t.offset && v.u8(start - 1) !== 0) start--;
     symStarts ??= symbolNameStarts(elf);
     if (symStarts.has(start - t.offset)) return rel;
   }
@@ -99,16 +98,15 @@ export function updateSymbols(plan: Plan, elf: ElfFile, dynamicAddr: number | un
   const is64 = elf.header.bits === 64;
   const valOff = SYM_VALUE_OFF(is64);
   const size = SYM_SIZE(is64);
-  const name = Buffer.from('_DYNAMIC\0');
-  const isName = (strOff: number, strEnd: number, off: number): boolean =>
-    strOff + off + name.length <= strEnd && Buffer.from(v.data.buffer, v.data.byteOffset + strOff + off, name.length).equals(name);
   const visit = (tableOff: number, count: number, strOff: number, strEnd: number, sectionSyms: boolean): void => {
+    const named = dynamicAddr === undefined ? new Set<number>() : stringOffsets(elf, strOff, strEnd - strOff, '_DYNAMIC');
+    if (named.size === 0 && !sectionSyms) return;
     for (let i = 1; i < count; i++) {
       const at = tableOff + i * size;
       const info = v.u8(at + 4 + (is64 ? 0 : 8));
       const shndx = v.u16(at + (is64 ? 6 : 14));
       if (sectionSyms && (info & 0xf) === 3 && sections.has(shndx)) plan.putWord(at + valOff, sections.get(shndx)!);
-      else if (dynamicAddr !== undefined && isName(strOff, strEnd, v.u32(at))) plan.putWord(at + valOff, dynamicAddr);
+      else if (dynamicAddr !== undefined && named.has(v.u32(at))) plan.putWord(at + valOff, dynamicAddr);
     }
   };
   const dsym = dynsymTable(elf);
@@ -119,4 +117,54 @@ export function updateSymbols(plan: Plan, elf: ElfFile, dynamicAddr: number | un
     if (!strs || s.offset + s.size > v.size || strs.offset + strs.size > v.size) continue;
     visit(s.offset, Math.floor(s.size / size), strs.offset, strs.offset + strs.size, true);
   }
+}
+
+/**
+ * The highest address a dynamic relocation reaches when its size is taken as its symbol's st_size
+ * (`[r_offset, r_offset + st_size)`, as eu-elflint checks for text relocations): a GLOB_DAT or COPY to a
+ * 4 MB object reaches 4 MB past its GOT slot. New segments go above it. 0 without relocations.
+ */
+const MAX_OBJECT = 1 << 28;
+export function relocationReach(elf: ElfFile): number {
+  const v = elf.view;
+  const is64 = elf.header.bits === 64;
+  const le = elf.header.le;
+  const syms = dynsymTable(elf);
+  if (!syms) return 0;
+  const tables: [number | undefined, number | undefined, boolean][] = [
+    [dynValue(elf, DT.RELA), dynValue(elf, DT.RELASZ), true],
+    [dynValue(elf, DT.REL), dynValue(elf, DT.RELSZ), false],
+    [dynValue(elf, DT.JMPREL), dynValue(elf, DT.PLTRELSZ), dynValue(elf, DT.PLTREL) === DT.RELA],
+  ];
+  // The highest r_offset per symbol, reading the tables in blocks (hundreds of thousands of entries).
+  const highest = new Map<number, number>();
+  const buf = Buffer.alloc(1 << 16);
+  for (const [addr, size, rela] of tables) {
+    if (addr === undefined || !size) continue;
+    const ent = (is64 ? 16 : 8) + (rela ? (is64 ? 8 : 4) : 0);
+    const off = vaddrToOffset(elf, addr, size);
+    if (off === undefined) continue;
+    const count = Math.floor(size / ent);
+    const per = Math.floor(buf.length / ent);
+    for (let first = 0; first < count; first += per) {
+      const n = Math.min(per, count - first);
+      v.src.read(buf, n * ent, off + first * ent);
+      for (let k = 0; k < n; k++) {
+        const at = k * ent;
+        const u32 = (o: number): number => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+        const sym = is64 ? u32(at + (le ? 12 : 8)) : u32(at + 4) >>> 8;
+        if (sym === 0 || sym >= syms.count) continue;
+        const rOff = is64 ? u32(at + (le ? 4 : 0)) * 2 ** 32 + u32(at + (le ? 0 : 4)) : u32(at);
+        if (rOff > (highest.get(sym) ?? -1)) highest.set(sym, rOff);
+      }
+    }
+  }
+  let reach = 0;
+  for (const [sym, rOff] of highest) {
+    const at = syms.offset + sym * syms.entsize + (is64 ? 16 : 8);
+    const stSize = is64 ? v.u64Lossy(at) : v.u32(at);
+    // Sizes beyond any real object are corruption, not a reason to place a segment gigabytes away.
+    if (stSize > 0 && stSize <= MAX_OBJECT) reach = Math.max(reach, rOff + stSize);
+  }
+  return reach;
 }

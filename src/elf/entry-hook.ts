@@ -10,16 +10,15 @@
  * table, or a moved table that stays at image base + e_phoff (AT_PHDR on old kernels and qemu-user).
  */
 import { MambapatchError } from '../errors.js';
-import { guarded } from './guard.js';
 import { EDITABLE_ARCHES, ET, PF, PT, SHF } from './constants.js';
 import { findEntryHook, loadAt, parseHookHeader, withDelta, type HookHeader } from './hook-header.js';
 import { describe } from './info.js';
 import { Layout } from './layout.js';
-import { parseElf, type ElfFile } from './parse.js';
+import { editInMemory } from './file.js';
+import type { ElfFile } from './parse.js';
 import { Plan } from './plan.js';
-import type { EditResult } from './result.js';
-import { exactRestore, findRecords, sealRecord, sha256, withRecordLength } from './undo.js';
-import { checkEdit } from './verify.js';
+import { unchanged, type EditReport, type EditResult, type PreparedEdit } from './result.js';
+import { exactRestore, findRecords, sealedWriter, withRecordLength } from './undo.js';
 
 /** The undo record's name field for an entry hook. */
 export const HOOK_RECORD_NAME = 'mambapatch-entry-hook';
@@ -42,7 +41,7 @@ function refusal(elf: ElfFile, blob: HookHeader): string | undefined {
   if (code.length > 0 && !code.some((s) => h.entry >= s.addr && h.entry < s.addr + s.size)) {
     return `has its entry point ${hex(h.entry)} outside every code section (hooked or packed by another tool?)`;
   }
-  const head = Buffer.from(elf.view.data.subarray(0, Math.min(elf.view.size, 4096)));
+  const head = Buffer.from(elf.view.bytes(0, Math.min(elf.view.size, 4096)));
   if (head.includes('UPX!', 0, 'latin1')) return 'is packed with UPX (the unpacker would run before any hook); unpack it first';
   return undefined;
 }
@@ -56,24 +55,22 @@ export interface HookOptions {
  * architecture) to the executable in `data`.
  */
 export function addEntryHook(data: Uint8Array, blob: Uint8Array | ((arch: string) => Uint8Array), opts: HookOptions = {}): EditResult {
-  return guarded(opts.file, 'cannot add the entry hook', () => addHook(data, blob, opts.file ?? 'input'));
+  return editInMemory(data, (elf) => prepareEntryHook(elf, blob, opts), opts.file ?? 'input', 'cannot add the entry hook');
 }
 
-function addHook(data: Uint8Array, blobFor: Uint8Array | ((arch: string) => Uint8Array), file: string): EditResult {
-  const elf = parseElf(data, file);
+/** Plans adding the entry hook from the headers and tables of `elf`; nothing is written until `run`. */
+export function prepareEntryHook(elf: ElfFile, blobFor: Uint8Array | ((arch: string) => Uint8Array), opts: HookOptions = {}): PreparedEdit {
+  const file = opts.file ?? 'input';
   const { arch, bits, le } = elf.header;
   if (!EDITABLE_ARCHES.includes(arch) || bits !== 64) throw new MambapatchError(`refusing to hook: the file is for ${arch} (${bits}-bit); entry hooks exist for x86_64, aarch64 and ppc64le`, { file });
   const blob = typeof blobFor === 'function' ? blobFor(arch) : blobFor;
   const hdr = parseHookHeader(blob, le);
   if (!hdr || hdr.size !== blob.length) throw new MambapatchError('the hook blob is not a mambapatch hook blob (ABI 1)', { file });
   const existing = findEntryHook(elf);
-  if (existing) {
-    return { changed: false, data, message: `${file} already has the entry hook (${existing.header.id}); nothing changed`, bytesAdded: 0, bytesChanged: 0 };
-  }
+  if (existing) return { report: unchanged(`${file} already has the entry hook (${existing.header.id}); nothing changed`) };
   const why = refusal(elf, hdr);
   if (why) throw new MambapatchError(`refusing to hook: the file ${why}`, { file });
-  const origHash = sha256(data);
-  const built = withRecordLength(file, (recLen) => {
+  const { plan, layout, write, region } = withRecordLength(file, (recLen) => {
     const plan = new Plan(elf);
     const layout = new Layout(plan, true);
     const region = layout.addLoad(blob.length + recLen + 1, PF.R | PF.X);
@@ -81,28 +78,39 @@ function addHook(data: Uint8Array, blobFor: Uint8Array | ((arch: string) => Uint
     plan.putNew(region.off, withDelta(blob, le, elf.header.entry - region.vaddr));
     plan.putWord(24, region.vaddr + hdr.entryOffset); // e_entry
     layout.writePhdrs();
-    const result = sealRecord(plan, HOOK_RECORD_NAME, origHash, region.off + blob.length, recLen, file);
-    return 'retry' in result ? result : { plan, layout, result, region };
+    const write = sealedWriter(plan, HOOK_RECORD_NAME, region.off + blob.length, recLen, file);
+    return 'retry' in write ? write : { plan, layout, write, region };
   });
-  const { plan, layout, result, region } = built;
-  const after = parseElf(result, file);
-  const hook = findEntryHook(after);
-  const seg = hook && after.phdrs[hook.segment];
-  if (!hook || hook.vaddr !== region.vaddr || hook.originalEntry !== elf.header.entry || !seg || seg.flags !== (PF.R | PF.X)) {
-    throw new MambapatchError('the hooked file fails verification (the entry does not lead through the new segment to the original entry); nothing was written', { file });
-  }
-  const changed = plan.countChanged(result);
-  const slot = layout.newLoad!.slot;
-  const detail = `new R+X segment at ${hex(region.vaddr)} (${blob.length} bytes of code), program header ${SLOT_TEXT[slot]}`;
-  return {
+  const bytesChanged = plan.countChanged();
+  const moved = plan.moved();
+  const bytesMoved = moved.reduce((n, m) => n + m.length, 0);
+  const detail = `new R+X segment at ${hex(region.vaddr)} (${blob.length} bytes of code), program header ${SLOT_TEXT[layout.newLoad!.slot]}`;
+  const report: EditReport = {
     changed: true,
-    data: result,
-    message: `added the entry hook to ${file} (${hdr.id}; ${changed} bytes changed, ${result.length - data.length} added; ${detail})`,
-    bytesAdded: result.length - data.length,
-    bytesChanged: changed,
+    message: `added the entry hook to ${file} (${hdr.id}): ${detail} (${bytesChanged} bytes changed in place, ${plan.size - elf.view.size} added, ${bytesMoved} moved)`,
+    bytesAdded: plan.size - elf.view.size,
+    bytesChanged,
+    bytesMoved,
+    moved,
     tier: 'entry-hook',
     detail,
   };
+  return {
+    report,
+    run: (sink) => {
+      write(sink);
+      return { report, exact: false, plan, check: (after) => checkHook(after, region.vaddr, elf.header.entry, file) };
+    },
+  };
+}
+
+/** The hooked file's entry leads through the new R+X segment to the original entry. */
+function checkHook(after: ElfFile, vaddr: number, originalEntry: number, file: string): void {
+  const hook = findEntryHook(after);
+  const seg = hook && after.phdrs[hook.segment];
+  if (!hook || hook.vaddr !== vaddr || hook.originalEntry !== originalEntry || !seg || seg.flags !== (PF.R | PF.X)) {
+    throw new MambapatchError('the hooked file fails verification (the entry does not lead through the new segment to the original entry); nothing was written', { file });
+  }
 }
 
 const SLOT_TEXT: Record<string, string> = {
@@ -118,42 +126,63 @@ const SLOT_TEXT: Record<string, string> = {
  * changed since) only e_entry is restored and the unused segment stays.
  */
 export function removeEntryHook(data: Uint8Array, opts: HookOptions = {}): EditResult {
-  return guarded(opts.file, 'cannot remove the entry hook', () => removeHook(data, opts.file ?? 'input'));
+  return editInMemory(data, (elf) => prepareRemoveEntryHook(elf, opts), opts.file ?? 'input', 'cannot remove the entry hook');
 }
 
-function removeHook(data: Uint8Array, file: string): EditResult {
-  const elf = parseElf(data, file);
+/** Plans removing the entry hook from the headers and tables of `elf`; nothing is written until `run`. */
+export function prepareRemoveEntryHook(elf: ElfFile, opts: HookOptions = {}): PreparedEdit {
+  const file = opts.file ?? 'input';
   const hook = findEntryHook(elf);
-  if (!hook) return { changed: false, data, message: `${file} has no mambapatch entry hook; nothing changed`, bytesAdded: 0, bytesChanged: 0 };
+  if (!hook) return { report: unchanged(`${file} has no mambapatch entry hook; nothing changed`) };
   const seg = elf.phdrs[hook.segment]!;
-  const mine = findRecords(data, hook.offset + hook.header.size, seg.offset + seg.filesz)
+  const mine = findRecords(elf.view, hook.offset + hook.header.size, seg.offset + seg.filesz)
     .filter((r) => r.rec.n === HOOK_RECORD_NAME)
     .at(-1);
-  const orig = mine && exactRestore(data, mine);
-  if (orig) {
-    return {
-      changed: true,
-      data: orig,
-      message: `removed the entry hook from ${file} (restored the original bytes: ${data.length - orig.length} bytes removed)`,
-      bytesAdded: orig.length - data.length,
-      bytesChanged: 0,
-      tier: 'undo',
-    };
-  }
-  const target = loadAt(elf, hook.originalEntry);
-  if (!target || !(target.flags & PF.X)) {
-    throw new MambapatchError(`the hook's original entry ${hex(hook.originalEntry)} is not in an executable segment; refusing to guess`, { file });
-  }
-  const plan = new Plan(elf);
-  plan.putWord(24, hook.originalEntry);
-  const result = plan.build();
-  checkEdit(data, result, file, plan);
-  return {
+  const exact = exactRestore(elf.view, mine);
+  const size = elf.view.size;
+  const exactReport = (s: number): EditReport => ({
     changed: true,
-    data: result,
-    message: `removed the entry hook from ${file} (the file changed since it was hooked, so only the entry point was restored; the unused segment stays)`,
-    bytesAdded: 0,
-    bytesChanged: plan.countChanged(result),
-    tier: 'remove',
+    message: `removed the entry hook from ${file}: restored the original bytes (${size - s} bytes removed)`,
+    bytesAdded: s - size,
+    bytesChanged: 0,
+    bytesMoved: 0,
+    moved: [],
+    tier: 'undo',
+    detail: 'restored the original bytes',
+  });
+  const entryOnly = (): { plan: Plan; report: EditReport } => {
+    const target = loadAt(elf, hook.originalEntry);
+    if (!target || !(target.flags & PF.X)) {
+      throw new MambapatchError(`the hook's original entry ${hex(hook.originalEntry)} is not in an executable segment; refusing to guess`, { file });
+    }
+    const plan = new Plan(elf);
+    plan.putWord(24, hook.originalEntry);
+    const changed = plan.countChanged();
+    return {
+      plan,
+      report: {
+        changed: true,
+        message: `removed the entry hook from ${file}: restored the entry point only (the file changed since it was hooked; the unused segment stays) (${changed} bytes changed in place, 0 added, 0 moved)`,
+        bytesAdded: 0,
+        bytesChanged: changed,
+        bytesMoved: 0,
+        moved: [],
+        tier: 'remove',
+        detail: 'restored the entry point only',
+      },
+    };
+  };
+  const fallback = exact ? undefined : entryOnly();
+  return {
+    report: exact ? exactReport(mine!.rec.s) : fallback!.report,
+    run: (sink) => {
+      if (exact) {
+        if (exact(sink)) return { report: exactReport(mine!.rec.s), exact: true };
+        sink.reset();
+      }
+      const f = fallback ?? entryOnly();
+      f.plan.emit(sink);
+      return { report: f.report, exact: false, plan: f.plan };
+    },
   };
 }

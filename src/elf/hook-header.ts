@@ -36,14 +36,14 @@ export interface HookHeader {
 }
 
 /** Reads a hook header at `off`, or undefined when the bytes there are not one (wrong magic or sizes). */
-export function parseHookHeader(data: Uint8Array, le: boolean, off = 0, limit = data.length): HookHeader | undefined {
+export function parseHookHeader(data: Uint8Array, le: boolean, off = 0, limit = data.length, sizeLimit = limit - off): HookHeader | undefined {
   if (off < 0 || off + HOOK_HEADER_SIZE > limit || limit > data.length) return undefined;
   for (let i = 0; i < HOOK_MAGIC.length; i++) if (data[off + i] !== HOOK_MAGIC.charCodeAt(i)) return undefined;
   const dv = new DataView(data.buffer, data.byteOffset + off, HOOK_HEADER_SIZE);
   const abi = dv.getUint32(16, le);
   const entryOffset = dv.getUint32(20, le);
   const size = dv.getUint32(HOOK_SIZE_OFFSET, le);
-  if (abi !== HOOK_ABI || size < HOOK_HEADER_SIZE || off + size > limit || entryOffset < HOOK_HEADER_SIZE || entryOffset >= Math.min(size, MAX_ENTRY_OFFSET)) return undefined;
+  if (abi !== HOOK_ABI || size < HOOK_HEADER_SIZE || size > sizeLimit || entryOffset < HOOK_HEADER_SIZE || entryOffset >= Math.min(size, MAX_ENTRY_OFFSET)) return undefined;
   const raw = Buffer.from(data.subarray(off + 40, off + HOOK_HEADER_SIZE)).toString('latin1');
   const id = raw.slice(0, raw.includes('\0') ? raw.indexOf('\0') : raw.length);
   const field = (k: string): string | undefined => new RegExp(`(?:^| )${k}=(\\S+)`).exec(id)?.[1];
@@ -79,15 +79,15 @@ export function findEntryHook(elf: ElfFile): EntryHook | undefined {
   const seg = loadAt(elf, entry);
   const entryOff = vaddrToOffset(elf, entry);
   if (!seg || entryOff === undefined) return undefined;
-  const data = elf.view.data;
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   // The blob starts at or before the entry, inside the same segment: the last magic before the entry
-  // (entry code sits within the first MAX_ENTRY_OFFSET bytes of a blob).
+  // (entry code sits within the first MAX_ENTRY_OFFSET bytes of a blob). Positional reads of that window.
   const lo = Math.max(seg.offset, entryOff - MAX_ENTRY_OFFSET);
-  const rel = buf.subarray(lo, entryOff).lastIndexOf(HOOK_MAGIC, undefined, 'latin1');
+  const near = Buffer.from(elf.view.bytes(lo, entryOff - lo));
+  const rel = near.lastIndexOf(HOOK_MAGIC, undefined, 'latin1');
   if (rel < 0) return undefined;
   const at = lo + rel;
-  const header = parseHookHeader(data, elf.header.le, at, seg.offset + seg.filesz);
+  const limit = Math.min(seg.offset + seg.filesz, elf.view.size);
+  const header = at + HOOK_HEADER_SIZE <= limit ? parseHookHeader(elf.view.bytes(at, HOOK_HEADER_SIZE), elf.header.le, 0, HOOK_HEADER_SIZE, limit - at) : undefined;
   if (!header || at + header.entryOffset !== entryOff) return undefined;
   const vaddr = seg.vaddr + (at - seg.offset);
   const originalEntry = Number(BigInt(vaddr) + header.delta);

@@ -1,4 +1,6 @@
 /** What `mambapatch elf info` shows: a summary of an ELF file read through PT_DYNAMIC. */
+import { MambapatchError } from '../errors.js';
+import { withFileSource } from './bytes.js';
 import { guarded } from './guard.js';
 import { DF_1_PIE, DF_STATIC_TLS, DT, EDITABLE_ARCHES, ET, PT, SHT } from './constants.js';
 import { findEntryHook } from './hook-header.js';
@@ -41,9 +43,17 @@ export function readElf(data: Uint8Array, file?: string): ElfInfo {
   return guarded(file, 'cannot read', () => describe(parseElf(data, file)));
 }
 
-/** DT_NEEDED in order (what the editor reads back after an edit). */
-export function neededOf(data: Uint8Array, file?: string): string[] {
-  return describe(parseElf(data, file), { symbols: false }).needed;
+/**
+ * readElf on a file through positional reads of its headers and the tables it uses: memory and time do
+ * not grow with the file's size. `symbols: false` skips the imported-symbol list.
+ */
+export function readElfFile(path: string, opts: { symbols?: boolean } = {}): ElfInfo {
+  try {
+    return withFileSource(path, (src) => guarded(path, 'cannot read', () => describe(parseElf(src, path), opts)));
+  } catch (e) {
+    if (e instanceof MambapatchError) throw e;
+    throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
+  }
 }
 
 /** The summary of a parsed file; `symbols: false` skips the imported-symbol list (the editor's checks). */

@@ -6,6 +6,7 @@
  */
 import { alignDown, alignUp, isPow2 } from './bytes.js';
 import { PF, PT, SHF, SHT, maxPageSize } from './constants.js';
+import { relocationReach } from './dynamic.js';
 import type { Phdr, Shdr } from './parse.js';
 import type { Plan, Range } from './plan.js';
 
@@ -77,11 +78,11 @@ export class Layout {
     for (const p of cands) {
       const start = alignUp(p.offset + p.filesz, opts.align ?? 1);
       const end = start + len;
-      if (end > data.length) continue;
+      if (end > data.size) continue;
       const next = loads.filter((q) => q.vaddr > p.vaddr).sort((a, b) => a.vaddr - b.vaddr)[0];
       if (next && p.vaddr + (end - p.offset) > alignDown(next.vaddr, this.pageSize)) continue;
       if (!this.free(p.offset + p.filesz, end, claims)) continue;
-      if (!isZero(data, p.offset + p.filesz, end)) continue;
+      if (!data.isZero(p.offset + p.filesz, end)) continue;
       return { p, start };
     }
     return undefined;
@@ -106,7 +107,7 @@ export class Layout {
     const loads = elf.phdrs.filter((p) => p.type === PT.LOAD);
     if (loads.length === 0) return undefined;
     const at = Math.max(...loads.map((p) => p.offset + p.filesz));
-    if (at > plan.orig.length) return undefined;
+    if (at > plan.orig.size) return undefined;
     for (const p of elf.phdrs) {
       if (p.type !== PT.LOAD && p.type !== PT.NULL && p.filesz > 0 && p.offset + p.filesz > at) return undefined;
     }
@@ -174,7 +175,9 @@ export class Layout {
     if ((slot === 'cave' || slot === 'gap') && !phtCave) return { refused: 'no room for the program-header table' };
     const inSegment = slot === 'move' ? alignUp(phtLen, 16) : 0;
     const total = inSegment + len;
-    const maxEnd = Math.max(...this.loads().map((p) => p.vaddr + p.memsz));
+    // Above every segment, and above what any dynamic relocation reaches with its symbol's size (a
+    // GLOB_DAT to a 4 MB object near the end must not seem to write into the new, read-only segment).
+    const maxEnd = Math.max(...this.loads().map((p) => p.vaddr + p.memsz), relocationReach(elf));
     // Before the non-alloc tail when it can shift (strip tools rewrite what lies after the sections),
     // else appended to the file.
     const t = this.tail();
@@ -229,7 +232,7 @@ export class Layout {
       const at = p.offset + p.filesz;
       const next = loads.filter((q) => q.vaddr > p.vaddr).sort((a, b) => a.vaddr - b.vaddr)[0];
       if (next && p.vaddr + (alignUp(at, 8) + len - p.offset) > alignDown(next.vaddr, this.pageSize)) return false;
-      return at <= this.plan.orig.length && !claims.some((c) => c.off < at && c.off + c.len > at);
+      return at <= this.plan.orig.size && !claims.some((c) => c.off < at && c.off + c.len > at);
     });
   }
 
@@ -297,18 +300,8 @@ export class Layout {
     for (const p of this.phdrs) {
       const orig = elf.phdrs[p.index];
       const bytes = plan.encodePhdr(p);
-      if (orig && orig.at === p.at && sameBytes(plan.orig, p.at, bytes)) continue;
+      if (orig && orig.at === p.at && plan.orig.equals(p.at, bytes)) continue;
       plan.put(p.at, bytes);
     }
   }
-}
-
-export function isZero(data: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (data[i] !== 0) return false;
-  return true;
-}
-
-function sameBytes(data: Uint8Array, off: number, bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (data[off + i] !== bytes[i]) return false;
-  return true;
 }

@@ -4,7 +4,7 @@
  * once (modelled on Go's debug/elf). Every record keeps the file offset it was read from, so the editor
  * can patch it in place.
  */
-import { ByteView, add } from './bytes.js';
+import { ByteView, add, type Source } from './bytes.js';
 import { DT, PT, SHT, machineName } from './constants.js';
 
 export interface Header {
@@ -95,16 +95,18 @@ export interface ElfFile {
 
 const MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
-export function parseElf(data: Uint8Array, file?: string): ElfFile {
+/** Parses an image in memory or behind a Source (a file read with positional reads: headers and tables only). */
+export function parseElf(data: Uint8Array | Source, file?: string): ElfFile {
   const probe = new ByteView(data, true, true, file);
-  if (data.length < 16 || MAGIC.some((b, i) => data[i] !== b)) probe.fail('not an ELF file (bad magic)');
-  const cls = data[4];
-  const enc = data[5];
+  const id = probe.size >= 16 ? probe.bytes(0, 16) : new Uint8Array(0);
+  if (id.length < 16 || MAGIC.some((b, i) => id[i] !== b)) probe.fail('not an ELF file (bad magic)');
+  const cls = id[4];
+  const enc = id[5];
   if (cls !== 1 && cls !== 2) probe.fail(`unknown ELF class ${cls} at offset 4`);
   if (enc !== 1 && enc !== 2) probe.fail(`unknown ELF data encoding ${enc} at offset 5`);
-  if (data[6] !== 1) probe.fail(`unknown ELF version ${data[6]} at offset 6`);
+  if (id[6] !== 1) probe.fail(`unknown ELF version ${id[6]} at offset 6`);
   const is64 = cls === 2;
-  const view = new ByteView(data, enc === 1, is64, file);
+  const view = new ByteView(probe.src, enc === 1, is64, file);
   const header = readHeader(view);
   const phdrs = readPhdrs(view, header);
   const shdrs = readShdrs(view, header);
@@ -200,8 +202,8 @@ function readShdrs(v: ByteView, h: Header): Shdr[] {
   if (strs && strs.type === SHT.STRTAB && strs.offset + strs.size <= v.size) {
     out.forEach((s, i) => {
       const off = nameOffs[i]!;
-      const end = off < strs.size ? v.data.indexOf(0, strs.offset + off) : -1;
-      if (end >= 0 && end < strs.offset + strs.size) s.name = v.cstr(strs.offset + off, strs.offset + strs.size, 'section name');
+      const end = off < strs.size ? v.indexOf(0, strs.offset + off, strs.offset + strs.size) : -1;
+      if (end >= 0) s.name = v.cstr(strs.offset + off, strs.offset + strs.size, 'section name');
     });
   }
   return out;
@@ -333,6 +335,19 @@ export function readSym(elf: ElfFile, tableOff: number, index: number): Sym {
   return v.is64
     ? { index, at, name: v.u32(at), info: v.u8(at + 4), shndx: v.u16(at + 6), value: v.u64Lossy(at + 8) }
     : { index, at, name: v.u32(at), value: v.u32(at + 4), info: v.u8(at + 12), shndx: v.u16(at + 14) };
+}
+
+/**
+ * Every offset, relative to a string table at [tableOff, tableOff+size), where `name` (NUL-terminated)
+ * starts, tails of longer strings included: symbol names are then matched by offset, reading the table
+ * once in order instead of at random (a large table would thrash the read cache).
+ */
+export function stringOffsets(elf: ElfFile, tableOff: number, size: number, name: string): Set<number> {
+  const out = new Set<number>();
+  const needle = Buffer.from(name + '\0', 'utf8');
+  const end = Math.min(tableOff + size, elf.view.size);
+  for (let i = elf.view.indexOf(needle, tableOff, end); i >= 0; i = elf.view.indexOf(needle, i + 1, end)) out.add(i - tableOff);
+  return out;
 }
 
 /** Offset of st_value inside a symbol entry. */

@@ -1,33 +1,111 @@
 /**
  * An edit plan against an original image: in-place writes (original coordinates), at most one insertion
- * (bytes inserted at an original offset, shifting the tail), and at most one appended block. `build()`
- * assembles the new image with native copies only; the written ranges are what the undo record and the
- * verifier look at.
+ * (bytes inserted at an original offset, shifting the tail), and at most one appended block. `emit()`
+ * writes the new image in one pass over the input with a fixed-size buffer; the written ranges are what
+ * the undo record and the verifier look at.
  */
-import { ByteWriter, ElfFormatError } from './bytes.js';
+import type { Hash } from 'node:crypto';
+import { ByteView, ByteWriter, ElfFormatError } from './bytes.js';
+import type { ElfFile, Phdr, Shdr } from './parse.js';
 
 /** No sane edit adds more than this (a new segment is at most the tables plus alignment padding). */
 const MAX_GROWTH = 1 << 30;
-import type { ElfFile, Phdr, Shdr } from './parse.js';
+/** The streaming buffer: memory does not grow with the file. */
+export const STREAM_CHUNK = 1 << 20;
+
+/** Where an edit's output goes: positional writes (a temporary file, or a buffer in memory). */
+export interface Sink {
+  write(buf: Uint8Array, off: number): void;
+  /** Drops everything written so far (an exact restore that turned out stale is rewritten). */
+  reset(): void;
+  /** The size the output will have, when known before writing (lets a buffer be allocated once). */
+  expect?(size: number): void;
+}
+
+export class MemorySink implements Sink {
+  private buf = Buffer.alloc(0);
+  private len = 0;
+  write(b: Uint8Array, off: number): void {
+    const end = off + b.length;
+    if (end > this.buf.length) {
+      const next = Buffer.alloc(Math.max(end, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    this.buf.set(b, off);
+    this.len = Math.max(this.len, end);
+  }
+  reset(): void {
+    this.buf.fill(0, 0, this.len);
+    this.len = 0;
+  }
+  expect(size: number): void {
+    if (size > this.buf.length) {
+      const next = Buffer.alloc(size);
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+  }
+  data(): Uint8Array {
+    return new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.len);
+  }
+}
+
+/**
+ * Feeds the parts of a stream that fall into `ranges` (sorted, non-overlapping, stream coordinates) to
+ * `hash`, as the stream passes by in order; bytes inside `zero` (the undo record) are hashed as zeros.
+ */
+export class RangeHasher {
+  private i = 0;
+  constructor(
+    readonly ranges: Range[],
+    readonly hash: Hash,
+    readonly zero?: Range,
+  ) {}
+  feed(buf: Uint8Array, off: number): void {
+    const end = off + buf.length;
+    while (this.i < this.ranges.length) {
+      const r = this.ranges[this.i]!;
+      const s = Math.max(r.off, off);
+      const e = Math.min(r.off + r.len, end);
+      if (s < e) {
+        const z = this.zero;
+        if (z && z.off < e && z.off + z.len > s) {
+          const part = new Uint8Array(buf.subarray(s - off, e - off));
+          part.fill(0, Math.max(z.off, s) - s, Math.min(z.off + z.len, e) - s);
+          this.hash.update(part);
+        } else this.hash.update(buf.subarray(s - off, e - off));
+      }
+      if (r.off + r.len <= end) this.i++;
+      else break;
+    }
+  }
+}
 
 export interface Range {
   off: number;
   len: number;
 }
 
+/** Bytes to write at `off`: given, or copied from the original at `from`. */
+export interface Write extends Range {
+  bytes?: Uint8Array;
+  from?: number;
+}
+
 export class Plan {
-  readonly orig: Uint8Array;
+  readonly orig: ByteView;
   readonly le: boolean;
   readonly is64: boolean;
   /** In-place writes, in original coordinates. */
-  readonly writes: { off: number; bytes: Uint8Array }[] = [];
+  readonly writes: Write[] = [];
   /** Writes into new bytes (inserted or appended), in final coordinates. */
-  readonly newWrites: { off: number; bytes: Uint8Array }[] = [];
+  readonly newWrites: Write[] = [];
   insert?: { at: number; len: number };
   append?: { off: number; len: number };
 
   constructor(readonly elf: ElfFile) {
-    this.orig = elf.view.data;
+    this.orig = elf.view;
     this.le = elf.header.le;
     this.is64 = elf.header.bits === 64;
   }
@@ -38,15 +116,29 @@ export class Plan {
   }
 
   get shiftedSize(): number {
-    return this.orig.length + (this.insert?.len ?? 0);
+    return this.orig.size + (this.insert?.len ?? 0);
   }
 
   put(off: number, bytes: Uint8Array): void {
-    if (off < 0 || off + bytes.length > this.orig.length) throw new Error(`internal: in-place write at ${off} outside the file`);
-    this.writes.push({ off, bytes });
+    this.putIn(this.writes, { off, len: bytes.length, bytes });
   }
   putNew(off: number, bytes: Uint8Array): void {
-    this.newWrites.push({ off, bytes });
+    this.newWrites.push({ off, len: bytes.length, bytes });
+  }
+  /** A copy of the original's [from, from+len) at `off`, read while streaming (never held in memory). */
+  copy(off: number, from: number, len: number, inPlace: boolean): void {
+    if (inPlace) this.putIn(this.writes, { off, len, from });
+    else this.newWrites.push({ off, len, from });
+  }
+  private putIn(list: Write[], w: Write): void {
+    if (w.off < 0 || w.off + w.len > this.orig.size) throw new Error(`internal: in-place write at ${w.off} outside the file`);
+    list.push(w);
+  }
+
+  /** Copies the part [s, e) (plan coordinates of `w`) of a write's bytes into `dst`. */
+  private fill(w: Write, s: number, e: number, dst: Uint8Array): void {
+    if (w.bytes) dst.set(w.bytes.subarray(s - w.off, e - w.off));
+    else this.orig.src.read(Buffer.from(dst.buffer, dst.byteOffset, e - s), e - s, w.from! + (s - w.off));
   }
 
   field(size: 2 | 4 | 8, v: number): Uint8Array {
@@ -86,25 +178,73 @@ export class Plan {
     if (fields.size !== undefined) this.putWord(s.at + base + 2 * ws, fields.size);
   }
 
-  build(): Uint8Array {
-    const o = this.orig;
-    const size = Math.max(this.shiftedSize, this.append ? this.append.off + this.append.len : 0);
-    if (size > this.orig.length + MAX_GROWTH) throw new ElfFormatError(`the edit would grow the file by ${size - this.orig.length} bytes; its headers are not plausible`, this.elf.view.file);
-    const out = new Uint8Array(size);
-    if (this.insert) {
-      out.set(o.subarray(0, this.insert.at), 0);
-      out.set(o.subarray(this.insert.at), this.insert.at + this.insert.len);
-    } else {
-      out.set(o, 0);
+  /** Size of the result. */
+  get size(): number {
+    return Math.max(this.shiftedSize, this.append ? this.append.off + this.append.len : 0);
+  }
+
+  /**
+   * Writes the result to `sink` in one pass over the input with a fixed-size buffer: input bytes (with the
+   * insertion opened as zeros), appended zeros, then every write that falls into the chunk. `input` sees the
+   * original bytes in order (the undo record's hash), `regions` the result's bytes in its ranges.
+   */
+  emit(sink: Sink, hashes: { input?: Hash; regions?: RangeHasher } = {}): void {
+    const size = this.size;
+    if (size > this.orig.size + MAX_GROWTH) throw new ElfFormatError(`the edit would grow the file by ${size - this.orig.size} bytes; its headers are not plausible`, this.elf.view.file);
+    sink.expect?.(size);
+    const overlays = [...this.writes.map((w) => ({ ...w, off: this.map(w.off) })), ...this.newWrites];
+    const buf = Buffer.alloc(Math.min(STREAM_CHUNK, Math.max(size, 1)));
+    const ins = this.insert ?? { at: this.orig.size, len: 0 };
+    for (let out = 0; out < size; out += buf.length) {
+      const n = Math.min(buf.length, size - out);
+      const chunk = buf.subarray(0, n);
+      // Input before the insertion, zeros inside it, the shifted input after it, zeros past the input.
+      for (let p = out; p < out + n; ) {
+        let src: number | undefined;
+        let len: number;
+        if (p < ins.at) (src = p), (len = Math.min(out + n, ins.at) - p);
+        else if (p < ins.at + ins.len) len = Math.min(out + n, ins.at + ins.len) - p;
+        else if (p - ins.len < this.orig.size) (src = p - ins.len), (len = Math.min(out + n - p, this.orig.size - src));
+        else len = out + n - p;
+        const part = chunk.subarray(p - out, p - out + len);
+        if (src === undefined) part.fill(0);
+        else {
+          this.orig.src.read(part, len, src);
+          hashes.input?.update(part);
+        }
+        p += len;
+      }
+      for (const o of overlays) {
+        const s = Math.max(o.off, out);
+        const e = Math.min(o.off + o.len, out + n);
+        if (s < e) this.fill(o, s, e, chunk.subarray(s - out, e - out));
+      }
+      hashes.regions?.feed(chunk, out);
+      sink.write(chunk, out);
     }
-    for (const w of this.writes) out.set(w.bytes, this.map(w.off));
-    for (const w of this.newWrites) out.set(w.bytes, w.off);
-    return out;
+  }
+
+  /** The result in memory (small files, tests, the fuzz worker). */
+  build(): Uint8Array {
+    const sink = new MemorySink();
+    this.emit(sink);
+    return sink.data();
+  }
+
+  /** The bytes of an original range as the plan leaves them (writes apply in order). */
+  after(r: Range): Uint8Array {
+    const now = this.orig.bytes(r.off, r.len);
+    for (const w of this.writes) {
+      const s = Math.max(w.off, r.off);
+      const e = Math.min(w.off + w.len, r.off + r.len);
+      if (s < e) this.fill(w, s, e, now.subarray(s - r.off, e - r.off));
+    }
+    return now;
   }
 
   /** The written original ranges, merged and sorted. */
   writtenRanges(): Range[] {
-    const rs = this.writes.map((w) => ({ off: w.off, len: w.bytes.length })).sort((a, b) => a.off - b.off);
+    const rs = this.writes.map((w) => ({ off: w.off, len: w.len })).sort((a, b) => a.off - b.off);
     const out: Range[] = [];
     for (const r of rs) {
       const last = out.at(-1);
@@ -115,12 +255,19 @@ export class Plan {
   }
 
   /** Bytes of the original that differ in the result. */
-  countChanged(result: Uint8Array): number {
+  countChanged(): number {
     let n = 0;
     for (const r of this.writtenRanges()) {
-      const m = this.map(r.off);
-      for (let i = 0; i < r.len; i++) if (this.orig[r.off + i] !== result[m + i]) n++;
+      const was = this.orig.bytes(r.off, r.len);
+      const now = this.after(r);
+      for (let i = 0; i < r.len; i++) if (was[i] !== now[i]) n++;
     }
     return n;
+  }
+
+  /** Original bytes that sit at another offset in the result (the tail after an insertion). */
+  moved(): { from: number; to: number; length: number }[] {
+    if (!this.insert || this.insert.at >= this.orig.size) return [];
+    return [{ from: this.insert.at, to: this.insert.at + this.insert.len, length: this.orig.size - this.insert.at }];
   }
 }

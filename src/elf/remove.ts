@@ -1,68 +1,81 @@
 /**
  * removeNeeded: undo our own edit exactly when we can, otherwise remove the entry and leave a valid file.
- *   1. The newest undo record for the name whose post-edit hash matches: restore the original bytes.
+ *   1. The newest undo record for the name whose hashes match: stream the original bytes back.
  *   2. Otherwise delete the entry in place (shift later entries up, zero the freed slot). For a tier-A
  *      edit this is the exact inverse.
  */
 import { MambapatchError } from '../errors.js';
-import { guarded } from './guard.js';
 import { dynDelete } from './dynedit.js';
 import { neededIndex, rawSlots, writeSlots } from './dynamic.js';
-import { describe, neededOf } from './info.js';
-import { parseElf, versionNeeds } from './parse.js';
+import { editInMemory } from './file.js';
+import { describe } from './info.js';
+import { versionNeeds, type ElfFile } from './parse.js';
 import { Plan } from './plan.js';
-import type { EditResult, RemoveOptions } from './result.js';
+import { unchanged, type EditReport, type EditResult, type PreparedEdit, type RemoveOptions } from './result.js';
 import { exactRestore, findRecords } from './undo.js';
-import { checkEdit } from './verify.js';
 
 export function removeNeeded(data: Uint8Array, name: string, opts: RemoveOptions = {}): EditResult {
-  return guarded(opts.file, `cannot remove ${name}`, () => remove(data, name, opts));
+  return editInMemory(data, (elf) => prepareRemove(elf, name, opts), opts.file ?? 'input', `cannot remove ${name}`);
 }
 
-function remove(data: Uint8Array, name: string, opts: RemoveOptions): EditResult {
+/** Plans removing `name` from the headers and tables of `elf`; nothing is written until `run`. */
+export function prepareRemove(elf: ElfFile, name: string, opts: RemoveOptions = {}): PreparedEdit {
   const file = opts.file ?? 'input';
-  const elf = parseElf(data, file);
   const info = describe(elf, { symbols: false });
   if (!info.editable) throw new MambapatchError(`refusing to edit: the file ${info.refusal}`, { file });
   const index = neededIndex(elf, name);
-  if (index < 0) return { changed: false, data, message: `${name} is not needed by ${file}; nothing changed`, bytesAdded: 0, bytesChanged: 0 };
+  if (index < 0) return { report: unchanged(`${name} is not needed by ${file}; nothing changed`) };
 
   const t = elf.strtab!;
-  const mine = findRecords(data, t.offset, t.offset + t.size).filter((r) => r.rec.n === name).at(-1);
-  let note = '';
-  if (mine) {
-    const orig = exactRestore(data, mine);
-    if (orig) {
-      return {
-        changed: true,
-        data: orig,
-        message: `removed ${name} from ${file} (restored the original bytes: ${data.length - orig.length} bytes removed)`,
-        bytesAdded: orig.length - data.length,
-        bytesChanged: 0,
-        tier: 'undo',
-      };
-    }
-    note = '; the file changed since mambapatch added it, so only the entry was removed';
-  }
+  const size = elf.view.size;
+  const mine = findRecords(elf.view, t.offset, t.offset + t.size).filter((r) => r.rec.n === name).at(-1);
+  const exact = exactRestore(elf.view, mine);
+  const candidate = exact && mine;
+  const note = mine ? '; the file changed since mambapatch added it, so only the entry was removed' : '';
 
   const user = versionNeeds(elf).find((v) => v.file === name);
-  if (user) throw new MambapatchError(`refusing to remove ${name}: symbol versions (${user.versions[0]?.name ?? '?'}) are required from it`, { file });
-  const plan = new Plan(elf);
-  writeSlots(plan, elf, dynDelete(elf, rawSlots(elf), index));
-  const result = plan.build();
-  checkEdit(data, result, file, plan);
-  const expected = [...info.needed];
-  expected.splice(expected.indexOf(name), 1);
-  if (neededOf(result, file).join('\0') !== expected.join('\0')) {
-    throw new MambapatchError('the edited file fails verification (DT_NEEDED does not read back as expected); nothing was written', { file });
-  }
-  const changed = plan.countChanged(result);
-  return {
+  const inPlace = (): { plan: Plan; report: EditReport } => {
+    if (user) throw new MambapatchError(`refusing to remove ${name}: symbol versions (${user.versions[0]?.name ?? '?'}) are required from it`, { file });
+    const plan = new Plan(elf);
+    writeSlots(plan, elf, dynDelete(elf, rawSlots(elf), index));
+    const changed = plan.countChanged();
+    return {
+      plan,
+      report: {
+        changed: true,
+        message: `removed ${name} from ${file}: deleted the entry in place (${changed} bytes changed in place, 0 added, 0 moved${note})`,
+        bytesAdded: 0,
+        bytesChanged: changed,
+        bytesMoved: 0,
+        moved: [],
+        tier: 'remove',
+        detail: 'deleted the entry in place',
+      },
+    };
+  };
+  const expectNeeded = info.needed.filter((_, i) => i !== info.needed.indexOf(name));
+  const semantic = candidate ? undefined : inPlace();
+  const exactReport = (rec: NonNullable<typeof candidate>['rec']): EditReport => ({
     changed: true,
-    data: result,
-    message: `removed ${name} from ${file} (${changed} bytes changed, 0 added${note})`,
-    bytesAdded: 0,
-    bytesChanged: changed,
-    tier: 'remove',
+    message: `removed ${name} from ${file}: restored the original bytes (${size - rec.s} bytes removed)`,
+    bytesAdded: rec.s - size,
+    bytesChanged: 0,
+    bytesMoved: rec.i && rec.i[0] < rec.s ? rec.s - rec.i[0] : 0,
+    moved: rec.i && rec.i[0] < rec.s ? [{ from: rec.i[0] + rec.i[1], to: rec.i[0], length: rec.s - rec.i[0] }] : [],
+    tier: 'undo',
+    detail: 'restored the original bytes',
+  });
+  return {
+    report: candidate ? exactReport(candidate.rec) : semantic!.report,
+    run: (sink) => {
+      if (candidate) {
+        if (exact!(sink)) return { report: exactReport(candidate.rec), exact: true };
+        sink.reset();
+      }
+      // The entry is still named in the table we planned from: fall back to deleting it in place.
+      const s = semantic ?? inPlace();
+      s.plan.emit(sink);
+      return { report: s.report, exact: false, plan: s.plan, expectNeeded };
+    },
   };
 }

@@ -1,18 +1,48 @@
 /** The result of one edit, as returned by addNeeded/removeNeeded and rendered by the CLI. */
-export interface EditResult {
+import type { ElfFile } from './parse.js';
+import type { Plan, Sink } from './plan.js';
+
+/** Original bytes that sit at another file offset after the edit (addresses unchanged). */
+export interface MovedRange {
+  from: number;
+  to: number;
+  length: number;
+}
+
+/** What an edit did, in numbers and words. */
+export interface EditReport {
   changed: boolean;
-  /** The edited file (the input itself when nothing changed). */
-  data: Uint8Array;
   message: string;
   /** New file size minus old file size. */
   bytesAdded: number;
-  /** Bytes of the original file that now differ. */
+  /** Bytes of the original file that now differ at their own offset. */
   bytesChanged: number;
+  /** Original bytes now at another offset (the non-loaded tail or later segments shifted by an insertion). */
+  bytesMoved: number;
+  moved: MovedRange[];
   /** How the edit was made: A (in place), B (moved .dynstr), C (new .dynamic), D (B or C with a new PT_LOAD), undo (original restored), remove (entry deleted in place). */
   tier?: string;
-  /** Where the moved tables went (tiers B-D). */
+  /** What the tier did, in words ("moved .dynstr into page padding after a read-only segment"). */
   detail?: string;
 }
+
+export interface EditResult extends EditReport {
+  /** The edited file (the input itself when nothing changed). */
+  data: Uint8Array;
+}
+
+/**
+ * An edit planned from the headers and tables, not yet written: `run` writes the whole output into a sink
+ * in one pass and returns the report. `exact` outputs are the hash-checked original (no structural check);
+ * others are verified against the input, their DT_NEEDED must read back as `expectNeeded`, and `check`
+ * (when given) passes on the output read back.
+ */
+export interface PreparedEdit {
+  report: EditReport;
+  run?: (sink: Sink) => { report: EditReport; exact: boolean; plan?: Plan; expectNeeded?: string[]; check?: (out: ElfFile) => void };
+}
+
+export const unchanged = (message: string): EditReport => ({ changed: false, message, bytesAdded: 0, bytesChanged: 0, bytesMoved: 0, moved: [] });
 
 export interface AddOptions {
   /** Insert before every other DT_NEEDED (interposition); default: after the last one. */

@@ -1,26 +1,35 @@
 /**
  * The undo record: one extra string in the relocated .dynstr (SHF_ALLOC, so strip keeps it) that lets
- * removeNeeded restore the original file byte for byte. It holds the library name, the original size and
- * SHA-256, the SHA-256 of the edited file with the record's own bytes zeroed, the original bytes of every
- * in-place change, the ranges that were zero, and the tail insertion (offset, length) if any.
+ * removeNeeded restore the original file byte for byte. It holds the library name, the original size, the
+ * SHA-256 of the original, a SHA-256 that covers what the edit wrote, the original bytes of every in-place
+ * change, the ranges that were zero, and the tail insertion (offset, length) if any.
+ *
+ * Version 3 (written now) hashes the data once per edit: `h` is the SHA-256 of the original, computed while
+ * the edit streams it; `e` covers only the edited file's own bytes (the in-place changes, the zero ranges
+ * filled, the inserted and appended bytes; the record itself zeroed). Every other byte of the edited file is
+ * an original byte at its own or shifted offset, so restoring and checking `h` covers it: a file changed
+ * anywhere since the edit fails one of the two. Version 2 (releases up to 0.1.0) hashed the whole edited
+ * file for `e`; it is still read and restored exactly.
  */
 import { createHash } from 'node:crypto';
 import { MambapatchError } from '../errors.js';
-import { copyOf } from './bytes.js';
-import type { Plan } from './plan.js';
-import { checkEdit, markVerified } from './verify.js';
+import type { ByteView } from './bytes.js';
+import { RangeHasher, STREAM_CHUNK, type Plan, type Range, type Sink } from './plan.js';
 
-export const UNDO_PREFIX = 'MAMBAPATCH-UNDO:2:';
+const PREFIX = 'MAMBAPATCH-UNDO:';
+export const UNDO_PREFIX = `${PREFIX}3:`;
 const PAD = '.';
 
 export interface UndoRecord {
+  /** record version: 2 (e hashes the whole edited file) or 3 (e hashes the edit's own bytes) */
+  v: 2 | 3;
   /** library name */
   n: string;
   /** original size */
   s: number;
   /** sha256 of the original (hex) */
   h: string;
-  /** sha256 of the edited file with the record zeroed (hex) */
+  /** sha256 of the edited file (v2) or of its recordRegions (v3), with the record zeroed (hex) */
   e: string;
   /** original bytes of in-place changes: [offset, bytes] */
   c: [number, Uint8Array][];
@@ -30,52 +39,64 @@ export interface UndoRecord {
   i?: [number, number];
 }
 
-export function sha256(data: Uint8Array, zero?: { off: number; len: number }): string {
-  const h = createHash('sha256');
-  if (!zero) {
-    h.update(data);
-  } else {
-    h.update(data.subarray(0, zero.off));
-    h.update(new Uint8Array(zero.len));
-    h.update(data.subarray(zero.off + zero.len));
-  }
-  return h.digest('hex');
-}
-
 /**
- * The record (edited hash still empty) that turns a plan's result back into the original: zero ranges for
+ * The record (hashes still empty) that turns a plan's result back into the original: zero ranges for
  * written ranges that were zero (caves), and the original bytes where the result differs elsewhere.
  */
-export function recordFor(plan: Plan, name: string, origHash: string): UndoRecord {
-  const rec: UndoRecord = { n: name, s: plan.orig.length, h: origHash, e: '', c: [], z: [] };
+export function recordFor(plan: Plan, name: string): UndoRecord {
+  const rec: UndoRecord = { v: 3, n: name, s: plan.orig.size, h: '', e: '', c: [], z: [] };
   const o = plan.orig;
   for (const r of plan.writtenRanges()) {
-    if (o.subarray(r.off, r.off + r.len).every((b) => b === 0)) {
+    if (o.isZero(r.off, r.off + r.len)) {
       rec.z.push([r.off, r.len]);
       continue;
     }
-    // The range as the plan leaves it (writes apply in order), compared with the original.
-    const now = copyOf(o, r.off, r.off + r.len);
-    for (const w of plan.writes) {
-      if (w.off < r.off + r.len && w.off + w.bytes.length > r.off) now.set(w.bytes, w.off - r.off);
-    }
+    const was = o.bytes(r.off, r.len);
+    const now = plan.after(r);
     let i = 0;
     while (i < r.len) {
-      if (o[r.off + i] === now[i]) {
+      if (was[i] === now[i]) {
         i++;
         continue;
       }
       // A run of differences; gaps shorter than a chunk header are cheaper to include.
       let j = i + 1;
       let same = 0;
-      for (; j < r.len && same < 4; j++) same = o[r.off + j] === now[j] ? same + 1 : 0;
+      for (; j < r.len && same < 4; j++) same = was[j] === now[j] ? same + 1 : 0;
       const end = j - same;
-      rec.c.push([r.off + i, copyOf(o, r.off + i, r.off + end)]);
+      rec.c.push([r.off + i, was.slice(i, end)]);
       i = end;
     }
   }
   if (plan.insert) rec.i = [plan.insert.at, plan.insert.len];
   return rec;
+}
+
+/**
+ * The edited file's own bytes under a v3 record, in edited-file coordinates, sorted: the zero and changed
+ * ranges (shifted past the insertion), the insertion, and everything after the original's shifted end.
+ */
+export function recordRegions(rec: UndoRecord, editedSize: number): Range[] {
+  const [at, len] = rec.i ?? [rec.s, 0];
+  const out: Range[] = [];
+  const push = (off: number, n: number): void => {
+    // An original range that straddles the insertion point maps to two edited ranges.
+    if (off < at && off + n > at) {
+      out.push({ off, len: at - off }, { off: at + len, len: off + n - at });
+    } else out.push({ off: off >= at ? off + len : off, len: n });
+  };
+  for (const [off, n] of rec.z) push(off, n);
+  for (const [off, b] of rec.c) push(off, b.length);
+  if (len > 0) out.push({ off: at, len });
+  if (editedSize > rec.s + len) out.push({ off: rec.s + len, len: editedSize - rec.s - len });
+  out.sort((a, b) => a.off - b.off);
+  const merged: Range[] = [];
+  for (const r of out) {
+    const last = merged.at(-1);
+    if (last && r.off <= last.off + last.len) last.len = Math.max(last.len, r.off + r.len - last.off);
+    else if (r.len > 0) merged.push({ ...r });
+  }
+  return merged;
 }
 
 function varint(out: number[], v: number): void {
@@ -104,14 +125,15 @@ export function encodeRecord(rec: UndoRecord, len?: number): string | undefined 
     varint(b, bytes.length);
     for (const x of bytes) b.push(x);
   }
-  const s = UNDO_PREFIX + Buffer.from(b).toString('base64url');
+  const s = `${PREFIX}${rec.v}:` + Buffer.from(b).toString('base64url');
   if (len === undefined) return s;
   return s.length > len ? undefined : s + PAD.repeat(len - s.length);
 }
 
 export function decodeRecord(text: string): UndoRecord | undefined {
-  if (!text.startsWith(UNDO_PREFIX)) return undefined;
-  let body = text.slice(UNDO_PREFIX.length);
+  const v = text.startsWith(`${PREFIX}3:`) ? 3 : text.startsWith(`${PREFIX}2:`) ? 2 : undefined;
+  if (!v) return undefined;
+  let body = text.slice(`${PREFIX}${v}:`.length);
   while (body.endsWith(PAD)) body = body.slice(0, -1);
   const b = Buffer.from(body, 'base64url');
   let p = 0;
@@ -140,7 +162,7 @@ export function decodeRecord(text: string): UndoRecord | undefined {
     const h = bytes(32).toString('hex');
     const e = bytes(32).toString('hex');
     const at = num();
-    const rec: UndoRecord = { n, s, h, e, c: [], z: [] };
+    const rec: UndoRecord = { v, n, s, h, e, c: [], z: [] };
     if (at > 0) rec.i = [at - 1, num()];
     for (let k = num(); k > 0; k--) rec.z.push([num(), num()]);
     for (let k = num(); k > 0; k--) {
@@ -153,43 +175,18 @@ export function decodeRecord(text: string): UndoRecord | undefined {
   }
 }
 
-/** Applies a record to an edited image; returns the reconstructed original, or undefined if it cannot. */
-export function applyRecord(edited: Uint8Array, rec: UndoRecord): Uint8Array | undefined {
-  let buf: Uint8Array = edited;
-  if (rec.i) {
-    const [at, len] = rec.i;
-    if (!(at >= 0 && len >= 0 && at + len <= buf.length)) return undefined;
-    const joined = new Uint8Array(buf.length - len);
-    joined.set(buf.subarray(0, at), 0);
-    joined.set(buf.subarray(at + len), at);
-    buf = joined;
-  }
-  if (!(rec.s >= 0 && rec.s <= buf.length)) return undefined;
-  const out = buf === edited ? copyOf(buf, 0, rec.s) : buf.subarray(0, rec.s);
-  for (const [off, len] of rec.z) {
-    if (!(off >= 0 && off + len <= out.length)) return undefined;
-    out.fill(0, off, off + len);
-  }
-  for (const [off, bytes] of rec.c) {
-    if (!(off >= 0 && off + bytes.length <= out.length)) return undefined;
-    out.set(bytes, off);
-  }
-  return out;
-}
-
 /**
- * Proves, without copying or hashing the image, that `rec` turns `edited` back into `orig`, given that the
- * bytes outside the written ranges are already known to be equal (the verifier's gap check): applied to
- * each written range of the result, the record gives back the original bytes, and the sizes add up.
+ * Proves from the plan alone that `rec` turns the result back into the original, given that the bytes
+ * outside the written ranges are copied (the streaming writer): applied to each written range as the plan
+ * leaves it, the record gives back the original bytes, and the sizes add up.
  */
-export function recordRestores(rec: UndoRecord, plan: Plan, edited: Uint8Array): boolean {
+export function recordRestores(rec: UndoRecord, plan: Plan): boolean {
   const orig = plan.orig;
-  if (rec.s !== orig.length) return false;
+  if (rec.s !== orig.size) return false;
   if ((rec.i?.[1] ?? 0) !== (plan.insert?.len ?? 0) || (rec.i?.[0] ?? 0) !== (plan.insert?.at ?? 0)) return false;
-  if (edited.length - (rec.i?.[1] ?? 0) < rec.s) return false;
+  if (plan.size - (rec.i?.[1] ?? 0) < rec.s) return false;
   return plan.writtenRanges().every((r) => {
-    const m = plan.map(r.off);
-    const scratch = copyOf(edited, m, m + r.len);
+    const scratch = plan.after(r);
     const put = (off: number, bytes: Uint8Array): void => {
       for (let k = 0; k < bytes.length; k++) {
         const i = off + k - r.off;
@@ -198,43 +195,101 @@ export function recordRestores(rec: UndoRecord, plan: Plan, edited: Uint8Array):
     };
     for (const [off, len] of rec.z) if (off < r.off + r.len && off + len > r.off) put(off, new Uint8Array(len));
     for (const [off, bytes] of rec.c) put(off, bytes);
-    return Buffer.from(scratch).equals(orig.subarray(r.off, r.off + r.len));
+    return orig.equals(r.off, scratch);
   });
 }
 
 /** Every record in a string table region, in table order: [file offset, length, record]. */
-export function findRecords(data: Uint8Array, start: number, end: number): { off: number; len: number; rec: UndoRecord }[] {
-  const out: { off: number; len: number; rec: UndoRecord }[] = [];
-  const buf = Buffer.from(data.buffer, data.byteOffset, Math.min(end, data.byteLength));
-  let i = buf.indexOf(UNDO_PREFIX, start, 'latin1');
-  while (i >= 0 && i < end) {
-    const nul = buf.indexOf(0, i);
-    const stop = nul < 0 || nul > end ? end : nul;
-    if (i === start || buf[i - 1] === 0) {
-      const rec = decodeRecord(buf.subarray(i, stop).toString('latin1'));
+export function findRecords(view: ByteView, start: number, end: number): FoundRecord[] {
+  const out: FoundRecord[] = [];
+  const needle = Buffer.from(PREFIX, 'latin1');
+  end = Math.min(end, view.size);
+  let i = view.indexOf(needle, start, end);
+  while (i >= 0) {
+    const nul = view.indexOf(0, i, end);
+    const stop = nul < 0 ? end : nul;
+    if (i === start || view.u8(i - 1) === 0) {
+      const rec = decodeRecord(Buffer.from(view.bytes(i, stop - i)).toString('latin1'));
       if (rec) out.push({ off: i, len: stop - i, rec });
     }
-    i = buf.indexOf(UNDO_PREFIX, stop, 'latin1');
+    i = view.indexOf(needle, stop, end);
   }
   return out;
 }
 
+/** SHA-256 of `ranges` of the file (positional reads), with `zero` read as zeros. */
+export function hashRanges(view: ByteView, ranges: Range[], zero: Range): string {
+  const hasher = new RangeHasher(ranges, createHash('sha256'), zero);
+  const buf = Buffer.alloc(STREAM_CHUNK);
+  for (const r of ranges) {
+    if (r.off + r.len > view.size) return '';
+    for (let off = r.off; off < r.off + r.len; ) {
+      const n = Math.min(buf.length, r.off + r.len - off);
+      view.src.read(buf, n, off);
+      hasher.feed(buf.subarray(0, n), off);
+      off += n;
+    }
+  }
+  return hasher.hash.digest('hex');
+}
+
 /**
- * Builds a plan whose undo record is written as `recLen` bytes at final offset `recFileOff`: the record
- * gets the edited file's hash (record zeroed), the result is verified against the original, and the
- * stored record is proven to restore it. Returns `{ retry }` when the record needs more than `recLen`.
+ * Streams the original that `rec` describes out of the edited file into `sink` (one pass, fixed buffer)
+ * and reports whether it is exact: the SHA-256 of what was written is `h`, and for a v2 record the
+ * SHA-256 of the whole edited file (record zeroed) is `e` (a v3 record's `e` is checked before, with
+ * hashRanges).
  */
-export function sealRecord(plan: Plan, name: string, origHash: string, recFileOff: number, recLen: number, file: string): Uint8Array | { retry: number } {
-  const rec = recordFor(plan, name, origHash);
+export function restore(view: ByteView, rec: UndoRecord, recRange: Range, sink: Sink): boolean {
+  const [at, len] = rec.i ?? [rec.s, 0];
+  if (!(at >= 0 && len >= 0 && at <= rec.s && rec.s + len <= view.size)) return false;
+  const out = createHash('sha256');
+  const whole = rec.v === 2 ? new RangeHasher([{ off: 0, len: view.size }], createHash('sha256'), recRange) : undefined;
+  const overlays: { off: number; bytes: Uint8Array }[] = [...rec.z.map(([off, n]) => ({ off, bytes: new Uint8Array(n) })), ...rec.c.map(([off, bytes]) => ({ off, bytes }))];
+  if (overlays.some((o) => o.off < 0 || o.off + o.bytes.length > rec.s)) return false;
+  const buf = Buffer.alloc(STREAM_CHUNK);
+  sink.expect?.(rec.s);
+  const total = whole ? view.size : rec.s + len;
+  for (let q = 0; q < total; q += buf.length) {
+    const n = Math.min(buf.length, total - q);
+    const chunk = buf.subarray(0, n);
+    view.src.read(chunk, n, q);
+    whole?.feed(chunk, q);
+    // The parts of this input chunk that are original bytes: before the insertion, and after it up to the original size.
+    for (const [s, e, shift] of [[q, Math.min(q + n, at), 0], [Math.max(q, at + len), Math.min(q + n, rec.s + len), len]] as const) {
+      if (s >= e) continue;
+      const piece = chunk.subarray(s - q, e - q);
+      const o0 = s - shift;
+      for (const o of overlays) {
+        const a = Math.max(o.off, o0);
+        const b = Math.min(o.off + o.bytes.length, o0 + piece.length);
+        if (a < b) piece.set(o.bytes.subarray(a - o.off, b - o.off), a - o0);
+      }
+      out.update(piece);
+      sink.write(piece, o0);
+    }
+  }
+  return out.digest('hex') === rec.h && (!whole || whole.hash.digest('hex') === rec.e);
+}
+
+/**
+ * The undo record for a plan, written as `recLen` bytes at final offset `recFileOff`: checked to restore
+ * the original from the plan alone, then a writer that streams the result, hashing the original as it is
+ * read and the edit's own bytes as they are written, and writes the sealed record last. `{ retry }` when
+ * the record needs more than `recLen` bytes.
+ */
+export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLen: number, file: string): ((sink: Sink) => void) | { retry: number } {
+  const rec = recordFor(plan, name);
   if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
-  const result = plan.build();
-  rec.e = sha256(result, { off: recFileOff, len: recLen });
-  result.set(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
   // The record must bring back the original exactly, or we do not write anything.
-  checkEdit(plan.orig, result, file, plan);
-  const stored = decodeRecord(Buffer.from(result.subarray(recFileOff, recFileOff + recLen)).toString('latin1'));
-  if (!stored || stored.e !== rec.e || !recordRestores(stored, plan, result)) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
-  return result;
+  if (!recordRestores(rec, plan)) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
+  return (sink) => {
+    const orig = createHash('sha256');
+    const own = new RangeHasher(recordRegions(rec, plan.size), createHash('sha256'), { off: recFileOff, len: recLen });
+    plan.emit(sink, { input: orig, regions: own });
+    rec.h = orig.digest('hex');
+    rec.e = own.hash.digest('hex');
+    sink.write(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
+  };
 }
 
 /** Calls `attempt` with growing record lengths until the record fits. */
@@ -248,14 +303,20 @@ export function withRecordLength<T extends object>(file: string, attempt: (recLe
   throw new MambapatchError('internal error: the undo record did not converge', { file });
 }
 
+export interface FoundRecord {
+  off: number;
+  len: number;
+  rec: UndoRecord;
+}
+
 /**
- * The original bytes, when `found` (a record in `data`) still matches the edited file and restores an
- * image with the recorded hash; undefined when the file changed since the edit.
+ * A restore to try for `found` (a record in the file), or undefined when it cannot be exact: a v3 record's
+ * own-bytes hash is checked here with positional reads; the original's hash (and a v2 record's whole-file
+ * hash) while the restore streams, which then reports whether it was exact.
  */
-export function exactRestore(data: Uint8Array, found: { off: number; len: number; rec: UndoRecord }): Uint8Array | undefined {
-  if (sha256(data, { off: found.off, len: found.len }) !== found.rec.e) return undefined;
-  const orig = applyRecord(data, found.rec);
-  if (!orig || sha256(orig) !== found.rec.h) return undefined;
-  markVerified(orig); // the hash-checked original
-  return orig;
+export function exactRestore(view: ByteView, found: FoundRecord | undefined): ((sink: Sink) => boolean) | undefined {
+  if (!found) return undefined;
+  const range = { off: found.off, len: found.len };
+  if (found.rec.v === 3 && hashRanges(view, recordRegions(found.rec, view.size), range) !== found.rec.e) return undefined;
+  return (sink) => restore(view, found.rec, range, sink);
 }

@@ -6,7 +6,7 @@ import { MambapatchError } from '../errors.js';
 import { alignDown, alignUp, isPow2 } from './bytes.js';
 import { ADDRESS_TAGS, DT, PF, PT, SHF, SHT, maxPageSize } from './constants.js';
 import { dynSections } from './dynamic.js';
-import { DYN_SIZE, SYM_SIZE, dynsymTable, liveEntries, parseElf, readSym, vaddrToOffset, versionNeeds, type ElfFile, type Phdr } from './parse.js';
+import { DYN_SIZE, SYM_SIZE, dynsymTable, liveEntries, parseElf, readSym, stringOffsets, vaddrToOffset, versionNeeds, type ElfFile, type Phdr } from './parse.js';
 import type { Plan } from './plan.js';
 
 export function problems(elf: ElfFile): Set<string> {
@@ -90,27 +90,22 @@ function dynamicChecks(elf: ElfFile, add: (s: string) => void): void {
   }
   const sym = dynsymTable(elf);
   if (sym && elf.strtab) {
-    for (let i = 1; i < sym.count; i++) {
+    const named = stringOffsets(elf, elf.strtab.offset, elf.strtab.size, '_DYNAMIC');
+    for (let i = 1; i < sym.count && named.size > 0; i++) {
       const s = readSym(elf, sym.offset, i);
-      const at = elf.strtab.offset + s.name;
-      if (s.name < elf.strtab.size && elf.view.data[at] === 0x5f && elf.view.data[at + 1] === 0x44 && elf.view.cstr(elf.strtab.offset + s.name, elf.strtab.offset + elf.strtab.size, 'symbol') === '_DYNAMIC' && s.value !== p.vaddr) {
-        add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
-      }
+      if (named.has(s.name) && s.value !== p.vaddr) add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
     }
   }
   for (const st of elf.shdrs) {
     if (st.type !== SHT.SYMTAB) continue;
     const strs = elf.shdrs[st.link];
     if (!strs) continue;
+    const named = stringOffsets(elf, strs.offset, strs.size, '_DYNAMIC');
     const n = Math.floor(st.size / SYM_SIZE(elf.header.bits === 64));
     for (let i = 1; i < n; i++) {
       const s = readSym(elf, st.offset, i);
       if (s.name === 0 || s.name >= strs.size) continue;
-      const b = elf.view.data;
-      const at = strs.offset + s.name;
-      if (b[at] === 0x5f && b[at + 1] === 0x44 && elf.view.cstr(at, strs.offset + strs.size, 'symbol') === '_DYNAMIC' && s.value !== p.vaddr) {
-        add('_DYNAMIC in .symtab disagrees with PT_DYNAMIC');
-      }
+      if (named.has(s.name) && s.value !== p.vaddr) add('_DYNAMIC in .symtab disagrees with PT_DYNAMIC');
       if ((s.info & 0xf) === 3 && s.shndx > 0 && s.shndx < elf.shdrs.length) {
         const sec = elf.shdrs[s.shndx]!;
         if (sec.flags & SHF.ALLOC && (sec === dynstr || sec.type === SHT.DYNAMIC) && s.value !== sec.addr) add(`section symbol for ${sec.name} is stale`);
@@ -123,14 +118,14 @@ function strings(elf: ElfFile, add: (s: string) => void): void {
   const t = elf.strtab;
   if (!t) return;
   if (!inLoad(elf, { vaddr: t.addr, filesz: t.size })) add('DT_STRTAB: not inside one PT_LOAD');
-  if (t.size > 0 && elf.view.data[t.offset + t.size - 1] !== 0) add('DT_STRTAB: does not end with NUL');
+  if (t.size > 0 && elf.view.u8(t.offset + t.size - 1) !== 0) add('DT_STRTAB: does not end with NUL');
   for (const e of liveEntries(elf)) {
     if ((e.tag === DT.NEEDED || e.tag === DT.SONAME || e.tag === DT.RPATH || e.tag === DT.RUNPATH) && e.val >= t.size) {
       add(`dynamic tag ${e.tag}: string offset beyond DT_STRSZ`);
     }
   }
   const sym = dynsymTable(elf);
-  if (sym) for (let i = 1; i < sym.count; i++) if (readSym(elf, sym.offset, i).name >= t.size) add(`dynamic symbol ${i}: name beyond DT_STRSZ`);
+  if (sym) for (let i = 1; i < sym.count; i++) if (elf.view.u32(sym.offset + i * sym.entsize) >= t.size) add(`dynamic symbol ${i}: name beyond DT_STRSZ`);
   versionNeeds(elf);
 }
 
@@ -170,13 +165,17 @@ export function isVerified(data: Uint8Array): boolean {
 export function verifyEdit(before: Uint8Array, after: Uint8Array, file?: string): void {
   // An exact restore is checked by its SHA-256 instead: the original may have quirks the edit did not.
   if (isVerified(after)) return;
-  const a = parseElf(before, file);
   let b: ElfFile;
   try {
     b = parseElf(after, file);
   } catch (e) {
     fail(file, `cannot be read back: ${(e as Error).message}`);
   }
+  verifyElf(parseElf(before, file), b, file);
+}
+
+/** The structural checks on parsed images (a file's headers and tables read back through positional reads). */
+export function verifyElf(a: ElfFile, b: ElfFile, file?: string): void {
   const old = problems(a);
   for (const p of problems(b)) if (!old.has(p)) fail(file, p);
   const minAlign = (e: ElfFile): number => Math.min(...e.phdrs.filter((p) => p.type === PT.LOAD).map((p) => p.align));

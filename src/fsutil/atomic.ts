@@ -20,6 +20,15 @@ export const ATOMIC_TEMP_NAME = /^\..*\.mambapatch-\d+-[0-9a-f]+\.tmp$/;
  * other names keep the old bytes.
  */
 export function writeFileAtomic(file: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
+  writeAtomicWith(file, (fd) => void fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data), opts);
+}
+
+/**
+ * writeFileAtomic for content written by `fill` into the temporary file's descriptor (positional writes;
+ * streaming edits). `fill` may throw (a failed verification): the temporary file is removed and nothing
+ * is renamed.
+ */
+export function writeAtomicWith(file: string, fill: (fd: number) => void, opts: AtomicWriteOptions = {}): void {
   const dir = path.dirname(file);
   let old: fs.Stats | undefined;
   try {
@@ -29,9 +38,9 @@ export function writeFileAtomic(file: string, data: Uint8Array | string, opts: A
   }
   const mode = (opts.mode ?? (old ? old.mode : 0o666 & ~process.umask())) & 0o7777;
   const tmp = path.join(dir, `.${path.basename(file)}.mambapatch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  const fd = fs.openSync(tmp, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fill(fd);
     const uid = opts.uid ?? old?.uid;
     const gid = opts.gid ?? old?.gid;
     if (uid !== undefined && gid !== undefined && (uid !== process.getuid?.() || gid !== process.getgid?.())) {

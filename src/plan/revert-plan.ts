@@ -4,9 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readElf } from '../elf/index.js';
+import { readElfFile } from '../elf/index.js';
 import { LAUNCHER_MARKER } from '../launcher/launcher.js';
-import { isElf, isShimName } from '../prefix/detect.js';
+import { isElf, isShimName, readHead } from '../prefix/detect.js';
 import { fileMeta } from '../state/files.js';
 import { inPrefix } from '../state/paths.js';
 import type { Manifest, ManifestEntry } from '../state/manifest.js';
@@ -51,9 +51,9 @@ export function buildRevertPlan(prefix: string, prefixFrom: string, manifest: Ma
 
 function loadsShim(file: string): boolean {
   try {
-    const data = fs.readFileSync(file);
-    if (isElf(data)) return readElf(data, file).needed.some(isShimName);
-    return data.subarray(0, 4096).toString('latin1').includes(LAUNCHER_MARKER);
+    const head = readHead(file);
+    if (isElf(head)) return readElfFile(file, { symbols: false }).needed.some(isShimName);
+    return head.toString('latin1').includes(LAUNCHER_MARKER);
   } catch {
     return false;
   }

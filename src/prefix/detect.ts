@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readElf } from '../elf/index.js';
+import { readElfFile } from '../elf/index.js';
 import { EDITABLE_ARCHES as HOOK_ARCHES } from '../elf/constants.js';
 import { MambapatchError } from '../errors.js';
 import { isPythonInterpreter, parseInterpreter } from '../launcher/shebang.js';
@@ -79,11 +79,11 @@ export function detect(prefix: string, exes: string[] = []): Detection {
       skipped.push({ path: rel, reason: 'not a regular file' });
       continue;
     }
-    const data = fs.readFileSync(abs);
+    const head = readHead(abs);
     const isMicro = path.basename(rel) === 'micromamba';
-    if (outside && !isElf(data)) throw new MambapatchError('cannot use --exe: not an ELF executable', { file: abs });
-    if (isElf(data)) {
-      const elf = readElf(data, abs);
+    if (outside && !isElf(head)) throw new MambapatchError('cannot use --exe: not an ELF executable', { file: abs });
+    if (isElf(head)) {
+      const elf = readElfFile(abs, { symbols: false });
       const libmambaNeeded = elf.needed.some((n) => /^libmamba\.so(\.\d+)*$/.test(n));
       const kind: InstallKind = isMicro ? 'micromamba' : 'mamba2';
       // An executable outside the prefix has no record of its own there: its version is unknown.
@@ -108,7 +108,7 @@ export function detect(prefix: string, exes: string[] = []): Detection {
       installs.push(inst);
       continue;
     }
-    const text = data.subarray(0, 4096).toString('latin1');
+    const text = head.toString('latin1');
     if (!text.startsWith('#!')) {
       skipped.push({ path: rel, reason: 'neither an ELF file nor a script' });
       continue;
@@ -141,6 +141,17 @@ export function detect(prefix: string, exes: string[] = []): Detection {
   return { prefix, records, installs, skipped };
 }
 
+/** The first `len` bytes of a file (fewer when it is shorter): enough to tell an ELF file from a script. */
+export function readHead(file: string, len = 4096): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(len);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, len, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function isElf(data: Uint8Array): boolean {
   return data.length >= 4 && data[0] === 0x7f && data[1] === 0x45 && data[2] === 0x4c && data[3] === 0x46;
 }
@@ -151,7 +162,7 @@ export function isShimName(needed: string): boolean {
 
 function hasShimNeeded(file: string): boolean {
   try {
-    return readElf(fs.readFileSync(file), file).needed.some(isShimName);
+    return readElfFile(file, { symbols: false }).needed.some(isShimName);
   } catch {
     return false;
   }
@@ -176,15 +187,7 @@ export function findLibmamba(prefix: string): string[] {
 export function archOf(file: string | undefined): string | undefined {
   if (!file) return undefined;
   try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const data = Buffer.alloc(size);
-      fs.readSync(fd, data, 0, size, 0);
-      return isElf(data) ? readElf(data, file).machine : undefined;
-    } finally {
-      fs.closeSync(fd);
-    }
+    return isElf(readHead(file)) ? readElfFile(file, { symbols: false }).machine : undefined;
   } catch {
     return undefined;
   }

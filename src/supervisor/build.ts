@@ -73,7 +73,7 @@ function flatImage(elfFile: string, arch: ShimArch): Uint8Array {
   const other = loaded.filter((s) => s.name !== '.hook' && s.name !== '.metadata');
   if (!hook || other.length > 0)
     throw new Error(`the ${arch} hook must be one section .hook; found ${loaded.map((s) => s.name).join(', ') || 'none'}`);
-  return new Uint8Array(elf.view.data.subarray(hook.offset, hook.offset + hook.size));
+  return elf.view.bytes(hook.offset, hook.size);
 }
 
 /**

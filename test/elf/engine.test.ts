@@ -5,11 +5,13 @@
  * The broad corpus, fuzzing and readelf agreement live in corpus/fuzz/readelf tests.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addNeeded, editElfFile, readElf, removeNeeded } from '../../src/elf/index.js';
+import { addNeeded, editElfFile, prepareAdd, prepareRemove, readElf, removeNeeded } from '../../src/elf/index.js';
 import { MambapatchError } from '../../src/errors.js';
+import { decodeRecord, encodeRecord, type UndoRecord } from '../../src/elf/undo.js';
 import { cachedBuild } from '../helpers/build.js';
 import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
@@ -115,7 +117,7 @@ function roundTrip(arch: Arch, input: string, opts: { first?: boolean; tier?: Re
   const copy = join(tmp.dir, `${arch}-${opts.first ? 'first' : 'last'}-${input.split('/').pop()}`);
   copyFileSync(input, copy);
   const before = readElf(orig, copy);
-  const r = editElfFile(copy, (d) => addNeeded(d, 'libmarker.so', { file: copy, first: opts.first }));
+  const r = editElfFile(copy, (elf) => prepareAdd(elf, 'libmarker.so', { file: copy, first: opts.first }));
   expect(r.changed).toBe(true);
   if (opts.tier) expect(r.tier).toMatch(opts.tier);
   const expected = opts.first ? ['libmarker.so', ...before.needed] : [...before.needed, 'libmarker.so'];
@@ -127,7 +129,7 @@ function roundTrip(arch: Arch, input: string, opts: { first?: boolean; tier?: Re
     expect(ran.out).toContain('MARKER loaded');
     expect(ran.status).toBe(0);
   }
-  const back = editElfFile(copy, (d) => removeNeeded(d, 'libmarker.so', { file: copy }));
+  const back = editElfFile(copy, (elf) => prepareRemove(elf, 'libmarker.so', { file: copy }));
   expect(back.changed).toBe(true);
   expect(Buffer.compare(readFileSync(copy), orig)).toBe(0);
   return { tier: r.tier, added: r.bytesAdded, detail: r.detail };
@@ -247,7 +249,7 @@ describe.skipIf(skip)('elf engine: adding and removing', () => {
     }
     roundTrip('x86_64', build('big-nopie', 'x86_64', ['-no-pie', '-rdynamic'], 'big.c', []), { tier: /^D$/ });
     const c = roundTrip('x86_64', build('big-nospare', 'x86_64', ['-rdynamic', '-Wl,--spare-dynamic-tags=0'], 'big.c', []), { tier: /^D$/ });
-    expect(c.detail).toContain('.dynamic in a new segment');
+    expect(c.detail).toContain('.dynamic into a new segment');
   });
 
   it('tier D for lld executables with a large .bss: one page opened at the image base', () => {
@@ -353,6 +355,69 @@ describe.skipIf(skip)('elf engine: adding and removing', () => {
   });
 });
 
+/** The undo record in an edited image: offset, length and decoded record. */
+function recordIn(data: Uint8Array): { off: number; len: number; rec: UndoRecord } {
+  const b = Buffer.from(data);
+  const off = b.indexOf('MAMBAPATCH-UNDO:');
+  const len = b.indexOf(0, off) - off;
+  return { off, len, rec: decodeRecord(b.toString('latin1', off, off + len))! };
+}
+
+/**
+ * The same edit as 0.1.0 wrote it (record MAMBAPATCH-UNDO:2:, same layout; its edited-file hash covers the
+ * whole file with the record zeroed).
+ */
+function asVersion2(edited: Uint8Array): Buffer {
+  const out = Buffer.from(edited);
+  const { off, len, rec } = recordIn(out);
+  out.fill(0, off, off + len);
+  const v2: UndoRecord = { ...rec, v: 2, e: createHash('sha256').update(out).digest('hex') };
+  out.write(encodeRecord(v2, len)!, off, 'latin1');
+  return out;
+}
+
+describe.skipIf(skip)('elf engine: undo records', () => {
+  it('a file edited by 0.1.0 (record v2) is still removed exactly, in memory and through the file path', () => {
+    for (const exe of [build('hello', 'x86_64', [], 'hello.c'), build('libmany.so', 'x86_64', ['-shared', '-fPIC'], 'many.c', [])]) {
+      const orig = readFileSync(exe);
+      const v2 = asVersion2(addNeeded(orig, 'libmarker.so').data);
+      expect(v2.toString('latin1')).toContain('MAMBAPATCH-UNDO:2:');
+      const back = removeNeeded(v2, 'libmarker.so');
+      expect(back.tier).toBe('undo');
+      expect(Buffer.compare(Buffer.from(back.data), orig)).toBe(0);
+      const f = join(tmp.dir, `v2-${exe.split('/').pop()}`);
+      writeFileSync(f, v2, { mode: 0o755 });
+      expect(editElfFile(f, (elf) => prepareRemove(elf, 'libmarker.so', { file: f })).tier).toBe('undo');
+      expect(Buffer.compare(readFileSync(f), orig)).toBe(0);
+    }
+  });
+
+  it('refuses an exact removal when any byte changed since the edit: an original byte or one the edit wrote (v2 and v3)', () => {
+    const exe = build('libmany.so', 'x86_64', ['-shared', '-fPIC'], 'many.c', []);
+    const orig = readFileSync(exe);
+    const v3 = Buffer.from(addNeeded(orig, 'libmarker.so').data);
+    const { off } = recordIn(v3);
+    // A byte of the copied .dynstr (written by the edit) and the last byte of the file (an original byte).
+    const t = readElf(v3);
+    expect(t.needed).toContain('libmarker.so');
+    const copied = v3.lastIndexOf('an_exported_function_with_a_long_name_7', off);
+    for (const [what, data] of [['v3', v3], ['v2', asVersion2(v3)]] as const) {
+      for (const at of [copied, data.length - 1]) {
+        const changed = Buffer.from(data);
+        changed[at] ^= 0x20;
+        const r = removeNeeded(changed, 'libmarker.so');
+        expect(r.tier, `${what}: byte ${at} changed`).toBe('remove');
+        expect(r.message).toMatch(/changed since/);
+        const f = join(tmp.dir, `changed-${what}-${at}`);
+        writeFileSync(f, changed, { mode: 0o755 });
+        expect(editElfFile(f, (elf) => prepareRemove(elf, 'libmarker.so', { file: f })).tier).toBe('remove');
+        expect(readElf(readFileSync(f)).needed).not.toContain('libmarker.so');
+      }
+      expect(Buffer.compare(Buffer.from(removeNeeded(data, 'libmarker.so').data), orig)).toBe(0);
+    }
+  });
+});
+
 describe.skipIf(skip)('elf engine: refusals', () => {
   const refuses = (data: Uint8Array, re: RegExp): void => {
     let err: unknown;
@@ -395,13 +460,13 @@ describe.skipIf(skip)('elf engine: refusals', () => {
     copyFileSync(exe, copy);
     chmodSync(copy, 0o750);
     linkSync(copy, link);
-    editElfFile(copy, (d) => addNeeded(d, 'libmarker.so', { file: copy }));
+    editElfFile(copy, (elf) => prepareAdd(elf, 'libmarker.so', { file: copy }));
     expect(statSync(copy).mode & 0o777).toBe(0o750);
     expect(Buffer.compare(readFileSync(link), readFileSync(exe))).toBe(0);
     const st = readFileSync(build('hello-static', 'x86_64', ['-static'], 'hello.c'));
     const stCopy = join(tmp.dir, 'static');
     writeFileSync(stCopy, st);
-    expect(() => editElfFile(stCopy, (d) => addNeeded(d, 'libmarker.so', { file: stCopy }))).toThrow(MambapatchError);
+    expect(() => editElfFile(stCopy, (elf) => prepareAdd(elf, 'libmarker.so', { file: stCopy }))).toThrow(MambapatchError);
     expect(Buffer.compare(readFileSync(stCopy), st)).toBe(0);
   });
 });

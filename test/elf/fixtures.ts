@@ -21,6 +21,7 @@ import {
   renameSync,
   statSync,
   symlinkSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -133,6 +134,8 @@ const VARIANTS: Record<string, () => string[]> = {
   lldsep: () => ['-B', lldDir(), '-fuse-ld=lld', '-Wl,-z,separate-code'],
   // A .dynstr no cave can hold and a 1 MiB .bss: the new table needs a new PT_LOAD (tier D).
   manysyms: () => ['-DMANY_SYMBOLS', '-DBIG_BSS', '-DBSS_SIZE=(1<<20)', '-Wl,--export-dynamic'],
+  // A GLOB_DAT whose symbol size reaches 4 MiB past the image, and a tier-D edit (new PT_LOAD) after it.
+  bigreloc: () => ['-DMANY_SYMBOLS', '-DBIG_BSS', '-DBSS_SIZE=(256<<10)', '-DBIG_RELOC', '-Wl,--export-dynamic'],
   // Input for the conda-build "shorter rpath" case: a long build-prefix RPATH, as conda-build links.
   longrpath: () => ['-Wl,--disable-new-dtags', `-Wl,-rpath,/opt/conda-bld/pkg_1700000000000/_h_env_${'placehold_'.repeat(8)}/lib`],
 };
@@ -185,6 +188,7 @@ export function corpus(): CorpusFile[] {
   for (const kind of ['pie', 'lib'] as Kind[]) {
     for (const variant of ['default', 'lld']) add('x86_64', 'c++', kind, variant);
   }
+  add('x86_64', 'c', 'lib', 'bigreloc');
   for (const arch of ['aarch64', 'ppc64le'] as Arch[]) {
     for (const kind of kinds) for (const variant of ['default', 'znow', 'spare0', 'lld']) add(arch, 'c', kind, variant);
     for (const kind of kinds) add(arch, 'c', kind, 'lldbigbss');
@@ -436,4 +440,32 @@ export function newLines(before: string[], after: string[]): string[] {
     else fresh.push(l);
   }
   return fresh;
+}
+
+/**
+ * A large executable (at least `mib` MiB): a program whose .rodata carries a `mib` MiB blob (.incbin of a
+ * sparse file, so generating it is quick), linked with GNU ld. Cached like every fixture.
+ */
+export function bigExecutable(mib: number): string {
+  const dir = '/tmp/mambapatch-fixture-cache/big-exe';
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const blob = join(dir, `blob-${mib}MiB.bin`);
+  if (!existsSync(blob)) {
+    const tmp = `${blob}.tmp${process.pid}`;
+    writeFileSync(tmp, '');
+    truncateSync(tmp, mib << 20);
+    renameSync(tmp, blob);
+  }
+  const src = join(dir, `big-${mib}.c`);
+  if (!existsSync(src)) {
+    const text = [
+      '#include <stdio.h>',
+      `__asm__(".section .rodata\\n.globl big_blob\\n.type big_blob,@object\\nbig_blob:\\n.incbin \\"${blob}\\"\\n.size big_blob, .-big_blob\\n.previous");`,
+      'extern const unsigned char big_blob[];',
+      `int main(void) { printf("ORIGINAL big program: %d\\n", big_blob[${(mib << 20) - 1}] + 7); return 0; }`,
+    ].join('\n');
+    writeFileSync(`${src}.tmp${process.pid}`, text + '\n');
+    renameSync(`${src}.tmp${process.pid}`, src);
+  }
+  return cachedBuild({ name: `big-${mib}MiB`, compiler: 'gcc', args: ['-O1'], sources: [src] });
 }
