@@ -1,17 +1,22 @@
 /**
- * `npm run bench elf`: our `elf add-needed` against `patchelf --add-needed` on the same inputs (a few corpus
- * files, the system libstdc++, and a generated library of more than 20 MB): median wall time over several
- * repetitions (our CLI end to end, our library API in-process, patchelf's CLI), bytes added (output size −
- * input size) and whether each output still loads the added library. BENCH_REPS sets the repetitions.
+ * `npm run bench elf`, two tables:
+ *  1. our `elf add-needed` against `patchelf --add-needed` on the same inputs (a few corpus files, the system
+ *     libstdc++, and a generated library of more than 20 MB): median wall time over several repetitions (our
+ *     CLI end to end, our library API in-process, patchelf's CLI), bytes added (output size − input size)
+ *     and whether each output still loads the added library. BENCH_REPS sets the repetitions.
+ *  2. at scale, on Debian's libLLVM-14.so.1 (package libllvm14, installed with apt-get when missing) and a
+ *     generated executable of more than 100 MiB: time and peak RSS (GNU time's %M) of `add-needed`,
+ *     `remove-needed` and `print-needed`, ours and patchelf's, next to `cp` of the same file and a bare
+ *     `node -e 0`, measured side by side in one run, median of BENCH_SCALE_REPS (default 5).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addNeeded, editElfFile } from '../src/elf/index.js';
+import { editElfFile, prepareAdd } from '../src/elf/index.js';
 import { cachedBuild } from '../test/helpers/build.js';
 import { worldTmp } from '../test/helpers/tmp.js';
-import { MARKER_LINE, MARKER_NAME, corpus, markerLib, runElf, type Arch, type Kind } from '../test/elf/fixtures.js';
+import { MARKER_LINE, MARKER_NAME, bigExecutable, corpus, markerLib, runElf, type Arch, type Kind } from '../test/elf/fixtures.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const REPS = Number(process.env.BENCH_REPS ?? 7);
@@ -104,7 +109,7 @@ function timeApi(input: string, out: string): number {
   for (let i = 0; i <= REPS; i++) {
     rmSync(out, { force: true });
     const t0 = performance.now();
-    editElfFile(input, (d) => addNeeded(d, MARKER_NAME, { file: input }), { output: out });
+    editElfFile(input, (elf) => prepareAdd(elf, MARKER_NAME, { file: input }), { output: out });
     const dt = performance.now() - t0;
     if (i > 0) times.push(dt);
   }
@@ -118,6 +123,88 @@ async function loads(inp: Input, file: string): Promise<string> {
 
 const ms = (x: number) => (Number.isNaN(x) ? 'FAILED' : x.toFixed(1));
 const fmtSize = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+
+const SCALE_REPS = Math.max(5, Number(process.env.BENCH_SCALE_REPS ?? 5));
+const LLVM = '/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1';
+
+/** Debian's libLLVM-14.so.1, installed (package libllvm14) when missing; undefined when that fails. */
+function libllvm(): string | undefined {
+  if (!existsSync(LLVM)) {
+    console.log('installing libllvm14 (apt-get) for the scale benchmark');
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'libllvm14'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  return existsSync(LLVM) ? realpathSync(LLVM) : undefined;
+}
+
+/** Median wall time (ms) and median peak RSS (MiB) of a command under GNU time, after one warm-up run. */
+function measure(cmd: string, args: string[], before?: () => void): { ms: number; mib: number } {
+  const times: number[] = [];
+  const peaks: number[] = [];
+  for (let i = 0; i <= SCALE_REPS; i++) {
+    before?.();
+    const t0 = performance.now();
+    const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const dt = performance.now() - t0;
+    const m = /PEAK (\d+)\s*$/.exec(r.stderr);
+    if (r.status !== 0 || !m) return { ms: NaN, mib: NaN };
+    if (i > 0) (times.push(dt), peaks.push(Number(m[1]) / 1024));
+  }
+  return { ms: median(times), mib: median(peaks) };
+}
+
+async function scale(tmp: string): Promise<void> {
+  const files = [
+    { label: 'libLLVM-14.so.1 (Debian)', path: libllvm() },
+    { label: 'generated executable', path: bigExecutable(128) },
+  ];
+  const node = measure(process.execPath, ['-e', '0']);
+  const head = ['file', 'size', 'command', 'ours ms', 'ours peak MiB', 'patchelf ms', 'patchelf peak MiB', 'ours / patchelf', 'ours / (cp + node -e 0)'];
+  const rows: string[][] = [];
+  const verdicts: string[] = [];
+  for (const f of files) {
+    if (!f.path) {
+      verdicts.push(`${f.label}: not available (apt-get install libllvm14 failed)`);
+      continue;
+    }
+    const input = f.path;
+    const size = statSync(input).size;
+    const out = join(tmp, 'scale-ours');
+    const back = join(tmp, 'scale-back');
+    const pOut = join(tmp, 'scale-patchelf');
+    const pBack = join(tmp, 'scale-patchelf-back');
+    const cp = measure('cp', [input, join(tmp, 'scale-cp')], () => rmSync(join(tmp, 'scale-cp'), { force: true }));
+    const clean = (...fs: string[]) => () => fs.forEach((x) => rmSync(x, { force: true }));
+    const ours = {
+      'add-needed': measure(process.execPath, [CLI, 'elf', 'add-needed', input, MARKER_NAME, '--output', out, '--quiet'], clean(out)),
+      'remove-needed': measure(process.execPath, [CLI, 'elf', 'remove-needed', out, MARKER_NAME, '--output', back, '--quiet'], clean(back)),
+      'print-needed': measure(process.execPath, [CLI, 'elf', 'print-needed', input]),
+    };
+    const exact = existsSync(back) && spawnSync('cmp', ['-s', input, back]).status === 0;
+    const theirs = {
+      'add-needed': measure('patchelf', ['--add-needed', MARKER_NAME, '--output', pOut, input], clean(pOut)),
+      'remove-needed': measure('patchelf', ['--remove-needed', MARKER_NAME, '--output', pBack, pOut], clean(pBack)),
+      'print-needed': measure('patchelf', ['--print-needed', input]),
+    };
+    const ref = cp.ms + node.ms;
+    for (const op of Object.keys(ours) as (keyof typeof ours)[]) {
+      const a = ours[op];
+      const b = theirs[op];
+      rows.push([f.label, fmtSize(size), op, ms(a.ms), a.mib.toFixed(1), ms(b.ms), b.mib.toFixed(1), (a.ms / b.ms).toFixed(2), (a.ms / ref).toFixed(2)]);
+      if (!(a.mib < 64)) verdicts.push(`${f.label} ${op}: peak RSS ${a.mib.toFixed(1)} MiB is not under 64 MiB`);
+      if (size > 10e6 && !(a.ms < b.ms)) verdicts.push(`${f.label} ${op}: ${ms(a.ms)} ms is not faster than patchelf (${ms(b.ms)} ms)`);
+    }
+    rows.push([f.label, fmtSize(size), '`cp` of the file', ms(cp.ms), cp.mib.toFixed(1), '', '', '', '']);
+    if (!exact) verdicts.push(`${f.label}: remove-needed did not restore the original bytes`);
+  }
+  rows.push(['-', '-', '`node -e 0`', ms(node.ms), node.mib.toFixed(1), '', '', '', '']);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log(`\nat scale: median of ${SCALE_REPS} runs (after one warm-up), wall time and peak RSS (GNU time %M), measured side by side`);
+  console.log(line(head));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+  console.log(verdicts.length ? verdicts.map((v) => `MISSED: ${v}`).join('\n') : 'every command under 64 MiB peak and faster than patchelf on every file over 10 MB; removals exact');
+}
 
 export async function run(): Promise<void> {
   const tmp = worldTmp('bench-elf');
@@ -139,7 +226,7 @@ export async function run(): Promise<void> {
       const added = (f: string) => (existsSync(f) ? statSync(f).size - size : NaN);
       const oursAdded = added(ours);
       const theirsAdded = added(theirs);
-      const tier = addNeeded(readFileSync(inp.path), MARKER_NAME).tier ?? '';
+      const tier = editElfFile(inp.path, (elf) => prepareAdd(elf, MARKER_NAME), { output: api }).tier ?? '';
       if (Number.isNaN(patchelfMs)) patchelfFailed++;
       else {
         both++;
@@ -172,6 +259,7 @@ export async function run(): Promise<void> {
       `of ${both} inputs both edited: fewer bytes added than patchelf on ${fewerBytes}, no slower end to end on ${noSlower}; ` +
         `patchelf failed on ${patchelfFailed} that we edited`,
     );
+    await scale(tmp.dir);
   } finally {
     tmp.cleanup();
   }
