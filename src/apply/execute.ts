@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
+import { copyFileAtomic, fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
 import { changes, type Plan, type Step } from '../plan/types.js';
 import { keepOriginal, restoreOriginal, writeBackup } from '../state/backup.js';
 import { writeJournal, type Journal } from '../state/journal.js';
@@ -84,7 +84,8 @@ function runApplyStep(prefix: string, s: Step): void {
     linkAtomic(path.join(prefix, s.linkFrom!), abs);
     return;
   }
-  writeFileAtomic(abs, s.data!, { mode: a.mode, uid: a.uid, gid: a.gid });
+  if (s.source) copyFileAtomic(s.source, abs, { mode: a.mode, uid: a.uid, gid: a.gid });
+  else writeFileAtomic(abs, s.data!, { mode: a.mode, uid: a.uid, gid: a.gid });
 }
 
 /** `dst` becomes another name of `src` (same inode), replacing atomically; a copy where linking fails. */
@@ -96,7 +97,7 @@ function linkAtomic(src: string, dst: string): void {
   try {
     fs.linkSync(src, tmp);
   } catch {
-    writeFileAtomic(dst, fs.readFileSync(src), { mode: a.mode & 0o7777, uid: a.uid, gid: a.gid });
+    copyFileAtomic(src, dst, { mode: a.mode & 0o7777, uid: a.uid, gid: a.gid });
     return;
   }
   fs.renameSync(tmp, dst);

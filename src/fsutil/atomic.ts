@@ -70,6 +70,28 @@ export function writeAtomicWith(file: string, fill: (fd: number) => void, opts: 
   fsyncDir(dir);
 }
 
+/** writeFileAtomic with the bytes of another file, copied with a fixed buffer (memory does not grow with the file). */
+export function copyFileAtomic(src: string, file: string, opts: AtomicWriteOptions = {}): void {
+  writeAtomicWith(
+    file,
+    (fd) => {
+      const from = fs.openSync(src, 'r');
+      try {
+        const buf = Buffer.alloc(1 << 20);
+        for (let pos = 0; ; ) {
+          const n = fs.readSync(from, buf, 0, buf.length, pos);
+          if (n === 0) break;
+          for (let done = 0; done < n; ) done += fs.writeSync(fd, buf, done, n - done, pos + done);
+          pos += n;
+        }
+      } finally {
+        fs.closeSync(from);
+      }
+    },
+    opts,
+  );
+}
+
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {

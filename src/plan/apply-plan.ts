@@ -1,14 +1,15 @@
 /** Computes what `apply` does to a prefix: one target per install, the steps to patch what is not patched. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addEntryHook, addNeeded } from '../elf/index.js';
+import * as os from 'node:os';
+import { editElfFile, prepareAdd, prepareEntryHook } from '../elf/index.js';
 import { hookBlob } from '../supervisor/blob.js';
 import { inPrefix } from '../state/paths.js';
 import { MambapatchError } from '../errors.js';
 import { originalName, renderLauncher } from '../launcher/launcher.js';
 import { parseInterpreter } from '../launcher/shebang.js';
 import { hostArch, type Detection, type Install } from '../prefix/detect.js';
-import { fileMeta, metaOf } from '../state/files.js';
+import { fileMeta, metaOf, sha256File } from '../state/files.js';
 import type { Manifest, ManifestEntry, Method } from '../state/manifest.js';
 import { isMambapatchShim, neededName, shimRel, shimSource } from './shim.js';
 import type { Plan, Step, TargetStatus } from './types.js';
@@ -140,10 +141,17 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
     const cur = fileMeta(abs);
     if (!cur) throw new MambapatchError('not a regular file', { file: abs });
     if (m === 'supervise' || m === 'needed') {
-      // Both edit the ELF file itself: the entry hook, or the shim as its first DT_NEEDED.
-      const data = fs.readFileSync(abs);
-      const res = m === 'supervise' ? addEntryHook(data, (arch) => hookBlob(arch).bytes, { file: abs }) : addNeeded(data, neededName(t.path), { first: true, file: abs });
+      // Both edit the ELF file itself: the entry hook, or the shim as its first DT_NEEDED. The edit
+      // streams into a private temporary file (memory stays bounded whatever the file's size); executing
+      // the plan copies it into place.
+      const prepared = preparedOutput();
+      const res = editElfFile(
+        abs,
+        (elf) => (m === 'supervise' ? prepareEntryHook(elf, (arch) => hookBlob(arch).bytes, { file: abs }) : prepareAdd(elf, neededName(t.path), { first: true, file: abs })),
+        { output: prepared },
+      );
       if (!res.changed) {
+        fs.rmSync(prepared, { force: true });
         plan.warnings.push(`${t.path}: ${res.message}`);
         continue;
       }
@@ -155,9 +163,9 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
         install: t.install,
         before: cur,
         current: cur,
-        after: metaOf(res.data, cur),
+        after: { sha256: sha256File(prepared), size: fs.statSync(prepared).size, mode: cur.mode, uid: cur.uid, gid: cur.gid },
         detail: m === 'supervise' ? `add the supervisor entry hook (${res.message})` : `add ${neededName(t.path)} as the first DT_NEEDED (${res.message})`,
-        data: res.data,
+        source: prepared,
       });
     } else {
       if (inst.format === 'elf') {
@@ -235,4 +243,11 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
     if (t.state === 'unsupported') plan.warnings.push(`${t.path}: ${t.why}`);
   }
   return plan;
+}
+
+/** A file in a private temporary directory for an edited output, removed when this process exits. */
+function preparedOutput(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mambapatch-edit-'));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'edited');
 }

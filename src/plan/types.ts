@@ -52,6 +52,8 @@ export interface Step {
   detail: string;
   /** Bytes to write (not rendered). */
   data?: Uint8Array;
+  /** Or: a prepared file whose bytes to write (an edited ELF file, streamed; not rendered). */
+  source?: string;
   /** keep-original: the file to link (relative). */
   linkFrom?: string;
 }
@@ -77,5 +79,5 @@ export function changes(plan: Plan): Step[] {
 
 /** The plan as JSON-safe data (no file contents). */
 export function planJson(plan: Plan): unknown {
-  return { ...plan, steps: plan.steps.map(({ data: _d, ...s }) => s) };
+  return { ...plan, steps: plan.steps.map(({ data: _d, source: _s, ...s }) => s) };
 }

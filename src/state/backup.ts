@@ -6,11 +6,12 @@
  * the archived bytes with the recorded mode and owner.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar';
 import { MambapatchError } from '../errors.js';
-import { writeFileAtomic, fsyncDir } from '../fsutil/atomic.js';
-import { sha256, sha256File, walkTree, type FileMeta } from './files.js';
+import { copyFileAtomic, fsyncDir } from '../fsutil/atomic.js';
+import { sha256File, walkTree, type FileMeta } from './files.js';
 import { inPrefix, originalKey, type StatePaths } from './paths.js';
 
 /** Keeps the current file at `rel` as the original; returns 'link' or 'copy'. */
@@ -64,22 +65,20 @@ function listFiles(root: string): string[] {
   return out;
 }
 
-/** The bytes of `rel` in backup.tar, or undefined. */
-export function readFromBackup(p: StatePaths, rel: string): Buffer | undefined {
-  if (!fs.existsSync(p.backup)) return undefined;
-  const got = new Map<string, Buffer>();
-  const links = new Map<string, string>();
-  tar.t({
-    sync: true,
-    file: p.backup,
-    onReadEntry: (e) => {
-      if (e.type === 'Link' && e.linkpath) links.set(e.path, e.linkpath);
-      const chunks: Buffer[] = [];
-      e.on('data', (c: Buffer) => chunks.push(c));
-      e.on('end', () => got.set(e.path, Buffer.concat(chunks)));
-    },
-  });
-  return links.has(rel) ? got.get(links.get(rel)!) : got.get(rel);
+/**
+ * Extracts backup.tar into a new temporary directory (file by file, with a fixed buffer: memory does not
+ * grow with the files) and passes the path `rel` would have there to `use`; the directory is removed after.
+ */
+export function withBackupFile<T>(p: StatePaths, rel: string, use: (file: string | undefined) => T): T {
+  if (!fs.existsSync(p.backup)) return use(undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mambapatch-backup-'));
+  try {
+    tar.x({ sync: true, file: p.backup, cwd: dir, preserveOwner: false });
+    const f = path.join(dir, rel);
+    return use(fs.existsSync(f) ? f : undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export type RestoreHow = 'renamed' | 'written';
@@ -108,16 +107,20 @@ export function restoreOriginal(prefix: string, p: StatePaths, rel: string, befo
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  let data: Buffer | undefined;
-  try {
-    data = fs.readFileSync(kept);
-  } catch {
-    // fall through to the archive
-  }
-  if (!data || sha256(data) !== before.sha256) data = readFromBackup(p, originalKey(rel));
-  if (!data || sha256(data) !== before.sha256) {
+  const intact = (f: string | undefined): f is string => {
+    try {
+      return f !== undefined && fs.statSync(f).isFile() && sha256File(f) === before.sha256;
+    } catch {
+      return false;
+    }
+  };
+  const write = (f: string | undefined): boolean => {
+    if (!intact(f)) return false;
+    copyFileAtomic(f, target, { mode: before.mode, uid: before.uid, gid: before.gid });
+    return true;
+  };
+  if (!write(kept) && !withBackupFile(p, originalKey(rel), write)) {
     throw new MambapatchError('no intact backup of the original (originals/ and backup.tar both lack the recorded bytes)', { file: target });
   }
-  writeFileAtomic(target, data, { mode: before.mode, uid: before.uid, gid: before.gid });
   return 'written';
 }

@@ -7,7 +7,7 @@ import { acquireLock } from '../../src/state/lock.js';
 import { statePaths } from '../../src/state/paths.js';
 import { checkTrusted } from '../../src/state/trust.js';
 import { readManifest } from '../../src/state/manifest.js';
-import { keepOriginal, readFromBackup, restoreOriginal, writeBackup } from '../../src/state/backup.js';
+import { keepOriginal, restoreOriginal, withBackupFile, writeBackup } from '../../src/state/backup.js';
 import { fileMeta } from '../../src/state/files.js';
 import { isRoot } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
@@ -86,7 +86,7 @@ describe('originals and backup.tar', () => {
     const before = fileMeta(f)!;
     expect(keepOriginal(prefix, p, 'bin/mamba')).toBe('link');
     writeBackup(p);
-    expect(readFromBackup(p, 'bin/mamba')?.toString()).toBe('original bytes\n');
+    expect(withBackupFile(p, 'bin/mamba', (b) => b && fs.readFileSync(b, 'utf8'))).toBe('original bytes\n');
     fs.writeFileSync(path.join(prefix, 'bin', 'tmp'), 'patched');
     fs.renameSync(path.join(prefix, 'bin', 'tmp'), f);
     expect(restoreOriginal(prefix, p, 'bin/mamba', before)).toBe('renamed');
