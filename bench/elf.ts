@@ -7,10 +7,11 @@
  *  2. at scale, on Debian's libLLVM-14.so.1 (package libllvm14, installed with apt-get when missing) and a
  *     generated executable of more than 100 MiB: time and peak RSS (GNU time's %M) of `add-needed`,
  *     `remove-needed` and `print-needed`, ours and patchelf's, next to `cp` of the same file and a bare
- *     `node -e 0`, measured side by side in one run, median of BENCH_SCALE_REPS (default 5).
+ *     `node -e 0`, measured side by side in one run, median of BENCH_SCALE_REPS (default 5). BENCH_ELF=scale
+ *     runs only this table.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { editElfFile, prepareAdd } from '../src/elf/index.js';
@@ -209,6 +210,8 @@ async function scale(tmp: string): Promise<void> {
 export async function run(): Promise<void> {
   const tmp = worldTmp('bench-elf');
   try {
+    // BENCH_ELF=scale runs only the second table.
+    if (process.env.BENCH_ELF === 'scale') return await scale(tmp.dir);
     const head = ['file', 'size', 'ours ms (CLI)', 'ours ms (API)', 'patchelf ms', 'ratio CLI/patchelf', 'bytes added ours', 'bytes added patchelf', 'tier', 'runs ours', 'runs patchelf'];
     const rows: string[][] = [];
     let both = 0; // inputs both tools edited

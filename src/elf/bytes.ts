@@ -295,5 +295,3 @@ export const alignUp = (v: number, a: number): number => (a <= 1 ? v : Math.ceil
 export const alignDown = (v: number, a: number): number => (a <= 1 ? v : Math.floor(v / a) * a);
 export const isPow2 = (v: number): boolean => v > 0 && Number.isSafeInteger(v) && 2 ** Math.round(Math.log2(v)) === v;
 
-/** A copy of part of an array (Buffer#slice would return a view into the caller's data). */
-export const copyOf = (a: Uint8Array, start: number, end: number): Uint8Array => new Uint8Array(a.subarray(start, end));

@@ -162,13 +162,13 @@ export function prepareRemoveEntryHook(elf: ElfFile, opts: HookOptions = {}): Pr
       plan,
       report: {
         changed: true,
-        message: `removed the entry hook from ${file}: restored the entry point only (the file changed since it was hooked; the unused segment stays) (${changed} bytes changed in place, 0 added, 0 moved)`,
+        message: `removed the entry hook from ${file}: only the entry point was restored (the file changed since it was hooked; the unused segment stays) (${changed} bytes changed in place, 0 added, 0 moved)`,
         bytesAdded: 0,
         bytesChanged: changed,
         bytesMoved: 0,
         moved: [],
         tier: 'remove',
-        detail: 'restored the entry point only',
+        detail: 'only the entry point was restored',
       },
     };
   };

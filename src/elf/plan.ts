@@ -224,13 +224,6 @@ export class Plan {
     }
   }
 
-  /** The result in memory (small files, tests, the fuzz worker). */
-  build(): Uint8Array {
-    const sink = new MemorySink();
-    this.emit(sink);
-    return sink.data();
-  }
-
   /** The bytes of an original range as the plan leaves them (writes apply in order). */
   after(r: Range): Uint8Array {
     const now = this.orig.bytes(r.off, r.len);

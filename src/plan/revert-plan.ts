@@ -2,8 +2,6 @@
  * Computes what `revert` does: from the manifest, put back every file that still is what apply made
  * (checked by hash), remove what apply created, and leave (and report) anything changed since.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { readElfFile } from '../elf/index.js';
 import { LAUNCHER_MARKER } from '../launcher/launcher.js';
 import { isElf, isShimName, readHead } from '../prefix/detect.js';
