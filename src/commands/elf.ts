@@ -4,7 +4,6 @@ import { MambapatchError } from '../errors.js';
 import { printJson, say, warn, type OutputOptions } from '../output.js';
 import { action, withCommonFlags } from './common.js';
 import { editElfFile, prepareAdd, prepareEntryHook, prepareRemove, prepareRemoveEntryHook, readElfFile, type EditReport, type ElfInfo } from '../elf/index.js';
-import { hookBlob, readHookBlob } from '../supervisor/blob.js';
 
 function infoLines(file: string, i: ElfInfo): string[] {
   const lines = [
@@ -105,7 +104,9 @@ export function register(program: Command): void {
       .option('--blob <blob>', "the hook blob to add (default: the shipped supervisor for FILE's architecture)")
       .description('add the supervisor entry hook to an executable (static ones too): a new R+X segment that runs first'),
   ).action(
-    action((file: string, opts: EditOpts) => {
+    action(async (file: string, opts: EditOpts) => {
+      // Loaded only here: the blob locator brings the compiler lookup with it, which add-needed never needs.
+      const { hookBlob, readHookBlob } = await import('../supervisor/blob.js');
       const blob = opts.blob ? readHookBlob(opts.blob).bytes : (arch: string) => hookBlob(arch).bytes;
       const r = editElfFile(file, (elf) => prepareEntryHook(elf, blob, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);

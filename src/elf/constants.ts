@@ -67,6 +67,8 @@ export const DT = {
   RELR: 36,
   GNU_HASH: 0x6ffffef5,
   VERSYM: 0x6ffffff0,
+  RELACOUNT: 0x6ffffff9,
+  RELCOUNT: 0x6ffffffa,
   FLAGS_1: 0x6ffffffb,
   VERDEF: 0x6ffffffc,
   VERNEED: 0x6ffffffe,

@@ -131,30 +131,34 @@ export function relocationReach(elf: ElfFile): number {
   const le = elf.header.le;
   const syms = dynsymTable(elf);
   if (!syms) return 0;
-  const tables: [number | undefined, number | undefined, boolean][] = [
-    [dynValue(elf, DT.RELA), dynValue(elf, DT.RELASZ), true],
-    [dynValue(elf, DT.REL), dynValue(elf, DT.RELSZ), false],
-    [dynValue(elf, DT.JMPREL), dynValue(elf, DT.PLTRELSZ), dynValue(elf, DT.PLTREL) === DT.RELA],
+  // [address, size, RELA?, leading relative relocations (DT_RELACOUNT/DT_RELCOUNT: no symbol, skipped)]
+  const tables: [number | undefined, number | undefined, boolean, number][] = [
+    [dynValue(elf, DT.RELA), dynValue(elf, DT.RELASZ), true, dynValue(elf, DT.RELACOUNT) ?? 0],
+    [dynValue(elf, DT.REL), dynValue(elf, DT.RELSZ), false, dynValue(elf, DT.RELCOUNT) ?? 0],
+    [dynValue(elf, DT.JMPREL), dynValue(elf, DT.PLTRELSZ), dynValue(elf, DT.PLTREL) === DT.RELA, 0],
   ];
   // The highest r_offset per symbol, reading the tables in blocks (hundreds of thousands of entries).
   const highest = new Map<number, number>();
   const buf = Buffer.alloc(1 << 16);
-  for (const [addr, size, rela] of tables) {
+  for (const [addr, size, rela, relative] of tables) {
     if (addr === undefined || !size) continue;
     const ent = (is64 ? 16 : 8) + (rela ? (is64 ? 8 : 4) : 0);
     const off = vaddrToOffset(elf, addr, size);
     if (off === undefined) continue;
     const count = Math.floor(size / ent);
     const per = Math.floor(buf.length / ent);
-    for (let first = 0; first < count; first += per) {
+    for (let first = Math.min(relative, count); first < count; first += per) {
       const n = Math.min(per, count - first);
       v.src.read(buf, n * ent, off + first * ent);
-      for (let k = 0; k < n; k++) {
-        const at = k * ent;
-        const u32 = (o: number): number => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
-        const sym = is64 ? u32(at + (le ? 12 : 8)) : u32(at + 4) >>> 8;
+      // Fixed offsets per class and byte order: r_offset, and the word of r_info that holds the symbol.
+      const symAt = is64 ? (le ? 12 : 8) : 4;
+      for (let at = 0; at < n * ent; at += ent) {
+        const info = le ? buf.readUInt32LE(at + symAt) : buf.readUInt32BE(at + symAt);
+        const sym = is64 ? info : info >>> 8;
         if (sym === 0 || sym >= syms.count) continue;
-        const rOff = is64 ? u32(at + (le ? 4 : 0)) * 2 ** 32 + u32(at + (le ? 0 : 4)) : u32(at);
+        const rOff = is64
+          ? (le ? buf.readUInt32LE(at + 4) : buf.readUInt32BE(at)) * 2 ** 32 + (le ? buf.readUInt32LE(at) : buf.readUInt32BE(at + 4))
+          : le ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
         if (rOff > (highest.get(sym) ?? -1)) highest.set(sym, rOff);
       }
     }

@@ -91,9 +91,9 @@ function dynamicChecks(elf: ElfFile, add: (s: string) => void): void {
   const sym = dynsymTable(elf);
   if (sym && elf.strtab) {
     const named = stringOffsets(elf, elf.strtab.offset, elf.strtab.size, '_DYNAMIC');
+    // Names only (no record per symbol): the value is read for the few named _DYNAMIC.
     for (let i = 1; i < sym.count && named.size > 0; i++) {
-      const s = readSym(elf, sym.offset, i);
-      if (named.has(s.name) && s.value !== p.vaddr) add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
+      if (named.has(elf.view.u32(sym.offset + i * sym.entsize)) && readSym(elf, sym.offset, i).value !== p.vaddr) add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
     }
   }
   for (const st of elf.shdrs) {
