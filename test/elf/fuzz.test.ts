@@ -380,7 +380,8 @@ describe.skipIf(skip)('elf fuzz', () => {
     expect(counts.verified ?? 0).toBeGreaterThan(CASES / 20);
     expect(counts.removed ?? 0).toBeGreaterThan(CASES / 50);
     expect((counts.refused ?? 0) + (counts.unreadable ?? 0)).toBeGreaterThan(CASES / 20);
-  }, 180_000);
+    // 15,000 cases take 1-3 minutes alone and up to 8 on the 2-core machine shared with other suites.
+  }, 900_000);
 
   // Found (engine at 0a69fbf, fixed in 55d274e): an in-place (tier A) addition of a name the file's
   // .gnu.version_r already names could not be removed again. Deterministic regression in corpus.test.ts
@@ -388,7 +389,7 @@ describe.skipIf(skip)('elf fuzz', () => {
   it(`every addition can be removed again by remove-needed (seed ${SEED})`, async () => {
     const { irreversible } = await fuzz();
     expect(irreversible.length, irreversible.slice(0, 5).join('\n')).toBe(0);
-  }, 180_000);
+  }, 900_000);
 });
 
 describe.skipIf(skip)('elf fuzz regressions', () => {
