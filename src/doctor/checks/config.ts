@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { shArg } from '../../shell.js';
 import { octal } from '../../state/files.js';
-import type { Check, DoctorContext } from '../types.js';
+import { configuredDirs, sharedDir } from '../condarc.js';
+import type { Check } from '../types.js';
 
 const ACL_DIRS = ['pkgs', 'pkgs/cache', 'conda-meta'];
 
@@ -70,61 +71,14 @@ const umaskCheck: Check = {
   },
 };
 
-/** `pkgs_dirs` from a .condarc: a block list or a flow list. Enough YAML for this one key. */
-export function parsePkgsDirs(text: string): string[] | undefined {
-  const lines = text.split('\n');
-  const i = lines.findIndex((l) => /^pkgs_dirs\s*:/.test(l));
-  if (i < 0) return undefined;
-  const unquote = (s: string) => s.trim().replace(/\s+#.*$/, '').replace(/^(['"])(.*)\1$/, '$2');
-  const rest = lines[i]!.replace(/^pkgs_dirs\s*:/, '').trim();
-  if (rest.startsWith('[')) return rest.replace(/^\[|\].*$/g, '').split(',').map(unquote).filter(Boolean);
-  const out: string[] = [];
-  for (const l of lines.slice(i + 1)) {
-    if (/^\s*(#.*)?$/.test(l)) continue;
-    const m = /^\s*-\s*(.*)$/.exec(l);
-    if (!m) break;
-    out.push(unquote(m[1]!));
-  }
-  return out;
-}
-
-function condarcFiles(ctx: DoctorContext): string[] {
-  const files = [
-    '/etc/conda/.condarc',
-    '/etc/conda/condarc',
-    '/etc/conda/.mambarc',
-    path.join(ctx.prefix, '.condarc'),
-    path.join(ctx.prefix, 'condarc'),
-    path.join(ctx.prefix, '.mambarc'),
-    path.join(ctx.home, '.condarc'),
-    path.join(ctx.home, '.conda', '.condarc'),
-    path.join(ctx.home, '.mambarc'),
-  ];
-  for (const v of [ctx.env.CONDARC, ctx.env.MAMBARC]) if (v) files.push(v);
-  return [...new Set(files)];
-}
-
-const perUser = (dir: string) => /^~|\$\{?HOME\b|%USERPROFILE%/.test(dir);
-
 const pkgsDirsCheck: Check = {
   name: 'pkgs-dirs-config',
   description: 'where pkgs_dirs (.condarc, .mambarc, CONDA_PKGS_DIRS) puts the package caches, and whether a shared one is group-writable',
   run(ctx) {
-    const sources: { from: string; dirs: string[] }[] = [];
-    if (ctx.env.CONDA_PKGS_DIRS) sources.push({ from: '$CONDA_PKGS_DIRS', dirs: ctx.env.CONDA_PKGS_DIRS.split(',').map((s) => s.trim()).filter(Boolean) });
-    for (const f of condarcFiles(ctx)) {
-      let text: string;
-      try {
-        text = fs.readFileSync(f, 'utf8');
-      } catch {
-        continue;
-      }
-      const dirs = parsePkgsDirs(text);
-      if (dirs) sources.push({ from: f, dirs });
-    }
+    const sources = configuredDirs(ctx, 'pkgs_dirs', { CONDA_PKGS_DIRS: ',' });
     if (sources.length === 0) return { status: 'ok', finding: `no pkgs_dirs configured: everyone shares ${path.join(ctx.prefix, 'pkgs')}` };
     const where = sources.map((s) => `${s.from}: ${s.dirs.join(', ')}`).join('; ');
-    const shared = sources.flatMap((s) => s.dirs).filter((d) => !perUser(d) && path.isAbsolute(d) && !d.startsWith(ctx.home + '/'));
+    const shared = sources.flatMap((s) => s.dirs).filter((d) => sharedDir(ctx, d));
     const notWritable = shared.filter((d) => {
       try {
         return (fs.statSync(d).mode & 0o020) === 0;
