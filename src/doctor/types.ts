@@ -3,10 +3,15 @@ import type * as fs from 'node:fs';
 
 export type CheckStatus = 'ok' | 'warning' | 'problem';
 
-/** A permission change `doctor --fix --yes` may make: only chgrp to the prefix's group and chmod bits. */
+/**
+ * A permission change `doctor --fix --yes` may make: only chgrp to the prefix's group and chmod bits, on one
+ * path, or (`tree-dirs`) on every directory of a tree that lacks them: an environment can hold more
+ * directories than a finding can name.
+ */
 export type FixAction =
   | { path: string; op: 'chgrp'; gid: number }
-  | { path: string; op: 'chmod'; add: number; remove: number };
+  | { path: string; op: 'chmod'; add: number; remove: number }
+  | { path: string; op: 'tree-dirs'; gid: number; add: number };
 
 export interface CheckOutcome {
   status: CheckStatus;
