@@ -23,6 +23,13 @@ export function groupArg(gid: number, names = readGroups()): string {
   return names.get(gid) ?? String(gid);
 }
 
+/**
+ * What makes a directory a prefix worth diagnosing. conda-meta/ is not required (a micromamba root prefix
+ * may have only pkgs/ and envs/; the conda-meta-present check reports it missing), but a directory with
+ * none of these is refused, so `--fix --yes` can never change the modes of an arbitrary directory.
+ */
+export const PREFIX_MARKS = ['conda-meta', 'pkgs', 'envs', 'condabin', 'bin/mamba', 'bin/micromamba', 'bin/conda'];
+
 export function makeContext(prefix: string, env: NodeJS.ProcessEnv = process.env): DoctorContext {
   let root: fs.Stats;
   try {
@@ -31,7 +38,9 @@ export function makeContext(prefix: string, env: NodeJS.ProcessEnv = process.env
     throw new MambapatchError(`cannot read the prefix: ${(e as NodeJS.ErrnoException).code ?? e}`, { file: prefix });
   }
   if (!root.isDirectory()) throw new MambapatchError('not a directory', { file: prefix });
-  if (!fs.existsSync(path.join(prefix, 'conda-meta'))) throw new MambapatchError('not a conda prefix (no conda-meta/)', { file: prefix });
+  if (!PREFIX_MARKS.some((m) => fs.existsSync(path.join(prefix, m)))) {
+    throw new MambapatchError(`not a conda prefix (none of ${PREFIX_MARKS.join(', ')})`, { file: prefix });
+  }
   const groups = readGroups();
   const cache = new Map<string, fs.Stats | null>();
   const statWith = (follow: boolean) => (rel: string) => {

@@ -3,8 +3,12 @@
  * fixes it. A check that throws is reported as a failed check (status problem), never a crash.
  */
 import { CONFIG_CHECKS } from './checks/config.js';
+import { envsWritable } from './checks/envs.js';
+import { hardlinks } from './checks/hardlinks.js';
 import { PATCH_CHECKS } from './checks/patch.js';
 import { PERMISSION_CHECKS } from './checks/permissions.js';
+import { privateCache } from './checks/private-cache.js';
+import { condaMetaPresent } from './checks/records.js';
 import { SUPERVISE_CHECKS } from './checks/supervise.js';
 import { makeContext } from './context.js';
 import { applyActions, mergeActions, type FixOutcome } from './fixes.js';
@@ -13,7 +17,16 @@ import type { Check, CheckResult, DoctorContext, FixAction } from './types.js';
 export type { Check, CheckResult, CheckStatus, FixAction } from './types.js';
 
 /** Every check, in the order they are reported. */
-export const CHECKS: readonly Check[] = [...PERMISSION_CHECKS, ...CONFIG_CHECKS, ...PATCH_CHECKS, ...SUPERVISE_CHECKS];
+export const CHECKS: readonly Check[] = [
+  condaMetaPresent,
+  ...PERMISSION_CHECKS,
+  envsWritable,
+  hardlinks,
+  privateCache,
+  ...CONFIG_CHECKS,
+  ...PATCH_CHECKS,
+  ...SUPERVISE_CHECKS,
+];
 
 export interface DoctorReport {
   prefix: string;
