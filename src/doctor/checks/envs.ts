@@ -6,8 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { octal } from '../../state/files.js';
-import { envsDirs, listEnvs, PRIVATE_MARKER, showPath, type Env } from '../envs.js';
+import { describe, envsDirs, listEnvs, PRIVATE_MARKER, showPath, type Env } from '../envs.js';
 import { renderActions } from '../fixes.js';
 import type { Check, DoctorContext, FixAction } from '../types.js';
 import { walkDirs } from '../walk.js';
@@ -19,8 +18,6 @@ const FILE_BITS = 0o060;
 export const MAX_PER_ENV = 20;
 
 const lacks = (ctx: DoctorContext, st: fs.Stats, bits: number) => st.gid !== ctx.gid || (bits & ~st.mode) !== 0;
-const describe = (ctx: DoctorContext, abs: string, st: fs.Stats) =>
-  `${showPath(ctx, abs)} (uid ${st.uid}, group ${ctx.groupName(st.gid)}, ${octal(st.mode & 0o7777)})`;
 
 /** chgrp and chmod of one path, as far as it lacks the group or the bits. */
 function pathActions(ctx: DoctorContext, abs: string, st: fs.Stats, bits: number): FixAction[] {
@@ -44,7 +41,9 @@ interface EnvScan {
 
 function scanEnv(ctx: DoctorContext, env: Env): EnvScan {
   const scan: EnvScan = { env, dirs: [], more: false, files: [], unreadable: [], owners: new Set(), actions: [] };
-  const walked = walkDirs(env.path, (abs, st) => {
+  // An environment may be a symlink to a directory elsewhere: walk (and fix) where it points, as find does not follow it.
+  const root = fs.lstatSync(env.path).isSymbolicLink() ? fs.realpathSync(env.path) : env.path;
+  const walked = walkDirs(root, (abs, st) => {
     if (!lacks(ctx, st, DIR_BITS)) return true;
     if (scan.dirs.length === MAX_PER_ENV) {
       scan.more = true;
@@ -55,8 +54,8 @@ function scanEnv(ctx: DoctorContext, env: Env): EnvScan {
     return true;
   });
   scan.unreadable = walked.unreadable.map((u) => `${showPath(ctx, u.path)} (${u.code}: not checked below it)`);
-  if (scan.dirs.length) scan.actions.push({ path: env.path, op: 'tree-dirs', gid: ctx.gid, add: DIR_BITS });
-  const meta = path.join(env.path, 'conda-meta');
+  if (scan.dirs.length) scan.actions.push({ path: root, op: 'tree-dirs', gid: ctx.gid, add: DIR_BITS });
+  const meta = path.join(root, 'conda-meta');
   let names: string[] = [];
   try {
     names = fs.readdirSync(meta).filter((n) => n.endsWith('.lock') || n === 'history').sort();
@@ -94,12 +93,12 @@ export const envsWritable: Check = {
     const dirProblems: string[] = [];
     const details: string[] = [];
     for (const d of dirs) {
-      const st = fs.statSync(d.path, { throwIfNoEntry: false });
+      const st = fs.statSync(d, { throwIfNoEntry: false });
       if (!st?.isDirectory() || !lacks(ctx, st, DIR_BITS)) continue;
-      const why = `${describe(ctx, d.path, st)}: members cannot create environments in it`;
+      const why = `${describe(ctx, d, st)}: members cannot create environments in it`;
       dirProblems.push(why);
       details.push(why);
-      actions.push(...pathActions(ctx, d.path, st, DIR_BITS));
+      actions.push(...pathActions(ctx, d, st, DIR_BITS));
     }
     const envs = listEnvs(ctx, dirs);
     const shared = envs.filter((e) => !e.private);

@@ -8,9 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { shArg } from '../../shell.js';
-import { octal } from '../../state/files.js';
 import { groupArg } from '../context.js';
-import { isDir, listEnvs, showPath } from '../envs.js';
+import { describe, isDir, listEnvs, showPath } from '../envs.js';
 import type { Check, DoctorContext } from '../types.js';
 
 export const PROTECTED_HARDLINKS = '/proc/sys/fs/protected_hardlinks';
@@ -100,7 +99,7 @@ function scanPackages(ctx: DoctorContext, pkgs: string): { total: number; unlink
     for (const f of sampleFiles(pkg)) {
       const st = fs.lstatSync(f, { throwIfNoEntry: false });
       if (!st?.isFile() || linkableByMembers(st, ctx.gid)) continue;
-      unlinkable.set(name, { owner: st.uid, example: `${showPath(ctx, f)} (uid ${st.uid}, group ${ctx.groupName(st.gid)}, ${octal(st.mode & 0o7777)})` });
+      unlinkable.set(name, { owner: st.uid, example: describe(ctx, f, st) });
       break;
     }
   }

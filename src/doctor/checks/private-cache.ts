@@ -86,21 +86,20 @@ export const privateCache: Check = {
       const mine = [process.getgid?.() ?? -1, ...(process.getgroups?.() ?? [])];
       const group = groupArg(st.gid);
       const actions: FixAction[] = [];
-      let fix: string;
+      const fix: string[] = [];
       let why: string;
       if (st.uid !== uid && !mine.includes(st.gid)) {
-        why = `you are not in its group ${ctx.groupName(st.gid)}`;
-        fix = `usermod -aG ${shArg(group)} ${shArg(myName(uid))}  # as root; then log in again`;
+        why = `you are not in its group ${ctx.groupName(st.gid)} (root adds you; log in again after)`;
+        fix.push(`usermod -aG ${shArg(group)} ${shArg(myName(uid))}`);
       } else if (st.uid !== uid && (st.mode & 0o030) !== 0o030) {
         why = `its group ${ctx.groupName(st.gid)} lacks write (uid ${st.uid}, ${octal(st.mode & 0o7777)})`;
         if (st.gid !== ctx.gid) actions.push({ path: dir, op: 'chgrp', gid: ctx.gid });
         actions.push({ path: dir, op: 'chmod', add: 0o2070 & ~st.mode, remove: 0 });
-        fix = renderActions(actions);
+        fix.push(renderActions(actions));
       } else {
-        why = `access(2) refuses although its mode (uid ${st.uid}, group ${ctx.groupName(st.gid)}, ${octal(st.mode & 0o7777)}) allows it: an ACL or a read-only file system`;
-        fix = `getfacl ${shArg(dir)}; findmnt -T ${shArg(dir)}`;
+        why = `access(2) refuses although its mode (uid ${st.uid}, group ${ctx.groupName(st.gid)}, ${octal(st.mode & 0o7777)}) allows it: an ACL or a read-only file system (see getfacl, findmnt -T)`;
       }
-      if (present.length) fix += ` && ${removeAll}`;
+      if (present.length) fix.push(removeAll);
       return {
         status: 'problem',
         finding:
@@ -108,7 +107,7 @@ export const privateCache: Check = {
           `(conda: ${path.join(ctx.home, '.conda/pkgs')}), so your downloads are not shared` +
           (present.length ? `; private cache(s) already there: ${where}` : '') +
           (broken.length ? `; and it will fail: ${broken.join(', ')} is a directory where mamba writes a file ("Is a directory")` : ''),
-        fix,
+        ...(fix.length ? { fix: fix.join(' && ') } : {}),
         ...(actions.length ? { actions } : {}),
         details: [...blocked.map((b) => `${b.dir}: not writable for ${you}`), ...present.map((p) => `private cache: ${p.abs}`), ...broken],
       };
