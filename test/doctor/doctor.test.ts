@@ -295,6 +295,21 @@ describe.skipIf(missing({ root: true, tools: ['setpriv'] }))('doctor on fixture 
     expect(r.by('envs-writable').finding).toMatch(/; private on purpose \(\.mambapatch-private\): envs\/a$/);
   });
 
+  it('envs-writable: an environment that is a symlink to a directory elsewhere is checked, and fixed, where it points', () => {
+    const elsewhere = path.join(tmp.dir, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    fs.chownSync(elsewhere, MEMBER.uid, GROUP);
+    memberEnv(path.join(elsewhere, 'd'), MEMBER, 0o022);
+    fs.symlinkSync(path.join(elsewhere, 'd'), q('envs/d'));
+    expect(envAccess(q('envs/d'))).toEqual({ lock: false, mkdir: false });
+    const e = doctorJson().by('envs-writable');
+    expect(e.finding).toMatch(new RegExp(`^the group ${GROUP} cannot write 1 environment\\(s\\): envs/d \\(owner uid ${MEMBER.uid}: 5 director\\(ies\\) without group write or setgid, e\\.g\\. ${elsewhere}/d \\(uid`));
+    expect(e.fix).toContain(`find ${elsewhere}/d -type d ! -perm -2070 -exec chmod g+rwxs {} +`);
+    sh(e.fix!);
+    expect(envAccess(q('envs/d'))).toEqual({ lock: true, mkdir: true });
+    expect(doctorJson().by('envs-writable').status).toBe('ok');
+  });
+
   it('hardlinks: package files 0644 of another member: a warning with the cost iff the kernel protects hard links; way out 1 lets the others link', () => {
     const setting = Number(fs.readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim());
     memberPackage(q('pkgs'), 'hello-2.0-0', MEMBER, 1 << 20);
@@ -367,16 +382,22 @@ describe.skipIf(missing({ root: true, tools: ['setpriv'] }))('doctor on fixture 
     expect(doctorJsonAs(OTHER, home).by('private-cache').status).toBe('ok');
   });
 
-  it('conda-meta-present: a prefix without conda-meta/ gets every other check and one warning naming the missing records, as root and as a second member', () => {
+  it('conda-meta-present: a prefix without conda-meta/ gets every other check and one finding naming the missing records, as root and as a second member', () => {
     fs.rmSync(q('conda-meta'), { recursive: true });
+    const missing = `no conda-meta/ in ${prefix}: no package records, so neither mamba nor mambapatch can tell which packages (or mamba version) it holds`;
     for (const r of [doctorJson(), doctorJsonAs(OTHER)]) {
-      expect(r.status).toBe(0);
+      expect(r.status).toBe(3);
       expect(r.doc.checks.map((c) => c.name)).toEqual(expect.arrayContaining(CHECK_NAMES));
-      expect(problems(r.doc.checks)).toEqual([]);
-      expect(r.by('conda-meta-present')).toMatchObject({ status: 'warning' });
-      expect(r.by('conda-meta-present').finding).toMatch(new RegExp(`^no conda-meta/ in ${prefix}: no package records`));
+      expect(problems(r.doc.checks)).toEqual(['conda-meta-present']);
+      expect(r.by('conda-meta-present').finding).toBe(`${missing}, yet bin/ holds installed files: the records are lost (restore conda-meta/ from a backup, or reinstall)`);
       expect(r.by('conda-meta-writable').finding).toBe('nothing to check (conda-meta/ absent)');
     }
+    // A root prefix with only pkgs/ and envs/ (micromamba's) is expected to have none: a warning, exit 0.
+    fs.rmSync(q('bin'), { recursive: true });
+    fs.rmSync(q('lib'), { recursive: true });
+    const r = doctorJsonAs(OTHER);
+    expect(r.status).toBe(0);
+    expect(r.by('conda-meta-present')).toMatchObject({ status: 'warning', finding: `${missing}; expected for a root prefix that holds only pkgs/ and envs/ (micromamba)` });
   });
 
   it('a check that throws is reported as a failed check; the others still run', async () => {
