@@ -29,7 +29,7 @@ function doctor(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, 'doctor', prefix, ...args], { encoding: 'utf8', env: env() });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-/** doctor --json as root, or as `who` (a second group member) with `home` as HOME. */
+/** doctor --json as root; doctorJsonAs: as `who` (a second group member) with `home` as HOME. */
 function doctorJson(...args: string[]) {
   return parsed(doctor('--json', ...args));
 }
@@ -37,7 +37,7 @@ function doctorJsonAs(who: { uid: number; gid: number }, home = env().HOME, ...a
   return parsed(runAs(who, process.execPath, [CLI, 'doctor', prefix, '--json', ...args], { env: { ...env(), HOME: home } }));
 }
 function parsed(r: { status: number | null; stdout: string; stderr: string }) {
-  const doc = JSON.parse(r.stdout) as { checks: Result[]; summary: { problem: number }; fix?: { commands?: string[]; outcomes?: { result: string; why?: string }[] } };
+  const doc = JSON.parse(r.stdout) as { checks: Result[]; summary: { problem: number }; fix?: { commands?: string[] } };
   return { ...r, doc, by: (name: string) => doc.checks.find((c) => c.name === name)! };
 }
 /** Every check this suite knows, in report order. */
@@ -272,11 +272,11 @@ describe.skipIf(missing({ root: true, tools: ['setpriv'] }))('doctor on fixture 
     expect(envAccess(q('envs/a'))).toEqual({ lock: true, mkdir: true });
   });
 
-  it(`envs-writable: an environment marked private (${'.mambapatch-private'}) is reported as private, not as a problem; envs_dirs from the prefix .condarc are checked too`, () => {
+  it('envs-writable: an environment marked private (.mambapatch-private) is reported as private, not as a problem; envs_dirs from the prefix .condarc are checked too', () => {
     memberEnv(q('envs/a'), MEMBER, 0o022);
     fs.writeFileSync(q('envs/a/.mambapatch-private'), '');
     const shared = path.join(tmp.dir, 'shared-envs');
-    fs.mkdirSync(shared, { mode: 0o2775 });
+    fs.mkdirSync(shared);
     fs.chownSync(shared, OWNER.uid, GROUP);
     fs.chmodSync(shared, 0o2775);
     memberEnv(path.join(shared, 'b'), MEMBER, 0o002);
@@ -287,7 +287,7 @@ describe.skipIf(missing({ root: true, tools: ['setpriv'] }))('doctor on fixture 
       finding: `2 environment(s) group-writable: envs/clean, ${shared}/b; private on purpose (.mambapatch-private): envs/a`,
     });
     expect(r.status).toBe(0);
-    // A member-private environment in the shared envs_dirs is found, named by its absolute path.
+    // An unmarked environment of one member in the shared envs_dirs is found, named by its absolute path.
     memberEnv(path.join(shared, 'c'), MEMBER, 0o022);
     r = doctorJson();
     expect(r.by('envs-writable').status).toBe('problem');
