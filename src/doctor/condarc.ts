@@ -22,7 +22,7 @@ export function parseCondarcList(text: string, key: string): string[] | undefine
   return out;
 }
 
-/** The system, prefix and user condarc/mambarc files, then $CONDARC and $MAMBARC. */
+/** The system, prefix and user (when the home directory is known) condarc/mambarc files, then $CONDARC and $MAMBARC. */
 export function condarcFiles(ctx: DoctorContext): string[] {
   const files = [
     '/etc/conda/.condarc',
@@ -31,9 +31,7 @@ export function condarcFiles(ctx: DoctorContext): string[] {
     path.join(ctx.prefix, '.condarc'),
     path.join(ctx.prefix, 'condarc'),
     path.join(ctx.prefix, '.mambarc'),
-    path.join(ctx.home, '.condarc'),
-    path.join(ctx.home, '.conda', '.condarc'),
-    path.join(ctx.home, '.mambarc'),
+    ...(ctx.home ? [path.join(ctx.home, '.condarc'), path.join(ctx.home, '.conda', '.condarc'), path.join(ctx.home, '.mambarc')] : []),
   ];
   for (const v of [ctx.env.CONDARC, ctx.env.MAMBARC]) if (v) files.push(v);
   return [...new Set(files)];
@@ -44,7 +42,7 @@ export const perUser = (dir: string): boolean => /^~|\$\{?HOME\b|%USERPROFILE%/.
 
 /** A configured directory shared between users: absolute, not per-user and not under the home directory. */
 export const sharedDir = (ctx: DoctorContext, dir: string): boolean =>
-  !perUser(dir) && path.isAbsolute(dir) && !dir.startsWith(ctx.home + '/');
+  !perUser(dir) && path.isAbsolute(dir) && !(ctx.home && dir.startsWith(ctx.home + '/'));
 
 export interface ConfiguredDirs {
   /** `$CONDA_PKGS_DIRS` or a condarc file. */

@@ -30,6 +30,16 @@ export function groupArg(gid: number, names = readGroups()): string {
  */
 export const PREFIX_MARKS = ['conda-meta', 'pkgs', 'envs', 'condabin', 'bin/mamba', 'bin/micromamba', 'bin/conda'];
 
+/** $HOME, else the passwd entry's home; '' when neither exists (HOME unset and a uid without a passwd entry). */
+function homeOf(env: NodeJS.ProcessEnv): string {
+  if (env.HOME) return env.HOME;
+  try {
+    return os.homedir();
+  } catch {
+    return '';
+  }
+}
+
 export function makeContext(prefix: string, env: NodeJS.ProcessEnv = process.env): DoctorContext {
   let root: fs.Stats;
   try {
@@ -65,6 +75,6 @@ export function makeContext(prefix: string, env: NodeJS.ProcessEnv = process.env
     stat: statWith(true),
     lstat: statWith(false),
     env,
-    home: env.HOME || os.homedir(),
+    home: homeOf(env),
   };
 }

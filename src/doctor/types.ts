@@ -50,5 +50,6 @@ export interface DoctorContext {
   /** lstat, for files inside the shared directories (symlinks are not judged). */
   lstat(rel: string): fs.Stats | null;
   env: NodeJS.ProcessEnv;
+  /** The invoking user's home directory; '' when unknown (HOME unset, no passwd entry). */
   home: string;
 }

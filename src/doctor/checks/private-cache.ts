@@ -64,12 +64,14 @@ export const privateCache: Check = {
     const uid = process.getuid?.() ?? 0;
     const you = `uid ${uid}`;
     const configured = new Set(configuredDirs(ctx, 'pkgs_dirs', { CONDA_PKGS_DIRS: ',' }).flatMap((s) => s.dirs.map((d) => expandHome(ctx, d))));
-    const present = PRIVATE.map((rel) => ({ rel, abs: path.join(ctx.home, rel) })).filter(({ rel, abs }) => {
+    // Without a home directory (HOME unset, no passwd entry) there is no private cache to look for.
+    const home = ctx.home ? (rel: string) => path.join(ctx.home, rel) : undefined;
+    const present = (home ? PRIVATE : []).map((rel) => ({ rel, abs: home!(rel) })).filter(({ rel, abs }) => {
       const st = fs.lstatSync(abs, { throwIfNoEntry: false });
       return st?.isDirectory() && holdsSomething(abs, rel) && !configured.has(abs) && !configured.has(path.dirname(abs));
     });
     const broken: string[] = [];
-    for (const cache of [path.join(ctx.home, '.mamba/pkgs/cache'), path.join(ctx.home, '.conda/pkgs/cache')]) {
+    for (const cache of home ? [home('.mamba/pkgs/cache'), home('.conda/pkgs/cache')] : []) {
       try {
         for (const e of fs.readdirSync(cache, { withFileTypes: true })) if (e.isDirectory() && CACHE_FILE.test(e.name)) broken.push(path.join(cache, e.name));
       } catch {
@@ -103,8 +105,8 @@ export const privateCache: Check = {
       return {
         status: 'problem',
         finding:
-          `${dir} is not writable for you (${you}): ${why}; mamba falls back to a private cache in ${path.join(ctx.home, '.mamba/pkgs')} ` +
-          `(conda: ${path.join(ctx.home, '.conda/pkgs')}), so your downloads are not shared` +
+          `${dir} is not writable for you (${you}): ${why}; mamba falls back to a private cache in ${path.join(ctx.home || '~', '.mamba/pkgs')} ` +
+          `(conda: ${path.join(ctx.home || '~', '.conda/pkgs')}), so your downloads are not shared` +
           (present.length ? `; private cache(s) already there: ${where}` : '') +
           (broken.length ? `; and it will fail: ${broken.join(', ')} is a directory where mamba writes a file ("Is a directory")` : ''),
         ...(fix.length ? { fix: fix.join(' && ') } : {}),
@@ -128,6 +130,6 @@ export const privateCache: Check = {
         details: present.map((p) => p.abs),
       };
     }
-    return { status: 'ok', finding: `pkgs/ and pkgs/cache are writable for you (${you}${uid === 0 ? ': root; run doctor as each member to check theirs' : ''}); no private cache in ${ctx.home}` };
+    return { status: 'ok', finding: `pkgs/ and pkgs/cache are writable for you (${you}${uid === 0 ? ': root; run doctor as each member to check theirs' : ''}); ${ctx.home ? `no private cache in ${ctx.home}` : 'no home directory (HOME unset, no passwd entry): no private cache to look for'}` };
   },
 };
