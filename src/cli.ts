@@ -4,9 +4,18 @@
  * few lines over the library core.
  */
 import { Command, CommanderError } from 'commander';
+import { setFlagsFromString } from 'node:v8';
 import { EXIT } from './errors.js';
 import { VERSION } from './package.js';
 type Register = (program: Command) => void;
+
+/**
+ * No optimizing compiler: a run lasts well under a second, and its hot paths are native (copying, hashing,
+ * system calls). TurboFan's first compilations alone cost 4-7 MiB of resident memory (its compiler threads'
+ * zones), more than a streamed edit of a 100 MiB library uses, and bought no time (`npm run bench elf`).
+ * Set before any command module loads; the library used in-process is unaffected.
+ */
+setFlagsFromString('--no-opt');
 
 /**
  * Command modules, loaded on demand: a run loads only the command it names (start-up time matters for
