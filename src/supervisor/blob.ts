@@ -12,29 +12,7 @@ import { PACKAGE_ROOT, VERSION } from '../package.js';
 import { SHIM_ARCHES, compilerHint, findCompiler, isShimArch } from '../shim/build.js';
 import { cacheDir } from '../shim/index.js';
 import { HOOK_FILENAME, buildHook } from './build.js';
-import { HOOK_DELTA_OFFSET, HOOK_MAGIC, parseHookHeader as parseHeaderAt } from '../elf/hook-header.js';
-
-export { HOOK_MAGIC };
-
-/** A blob file's header as the supervisor's contract names it (the engine's parser, at offset 0). */
-export interface BlobHeader {
-  abi: number;
-  entryOffset: number;
-  deltaOffset: typeof HOOK_DELTA_OFFSET;
-  size: number;
-  /** `mambapatch-hook version=<v> arch=<arch>` */
-  id: string;
-  version: string;
-  arch: string;
-}
-
-/** The header at the start of a blob file, or undefined unless it is a mambapatch hook of ABI 1. */
-export function parseHookHeader(bytes: Uint8Array): BlobHeader | undefined {
-  const h = parseHeaderAt(bytes, true);
-  const m = h && /^mambapatch-hook version=(\S+) arch=(\S+)$/.exec(h.id);
-  if (!h || !m) return undefined;
-  return { abi: h.abi, entryOffset: h.entryOffset, deltaOffset: HOOK_DELTA_OFFSET, size: h.size, id: h.id, version: m[1]!, arch: m[2]! };
-}
+import { parseHookHeader } from '../elf/hook-header.js';
 
 /** Where `npm run build` puts the shipped blob for an architecture. */
 export const prebuiltHook = (arch: string): string => path.join(PACKAGE_ROOT, 'shims', arch, HOOK_FILENAME);
@@ -42,7 +20,7 @@ export const prebuiltHook = (arch: string): string => path.join(PACKAGE_ROOT, 's
 function readCurrent(file: string, arch: string): Uint8Array | undefined {
   try {
     const bytes = new Uint8Array(fs.readFileSync(file));
-    const h = parseHeaderAt(bytes, true);
+    const h = parseHookHeader(bytes, true);
     return h && h.version === VERSION && h.arch === arch && h.size === bytes.length ? bytes : undefined;
   } catch {
     return undefined;
@@ -87,7 +65,7 @@ export function readHookBlob(file: string): { bytes: Uint8Array; path: string } 
   } catch (e) {
     throw new MambapatchError(`cannot read the hook blob: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
   }
-  const h = parseHeaderAt(bytes, true);
+  const h = parseHookHeader(bytes, true);
   if (!h || h.size !== bytes.length) throw new MambapatchError('not a mambapatch hook blob (ABI 1)', { file });
   return { bytes, path: file };
 }

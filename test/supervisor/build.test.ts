@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VERSION } from '../../src/package.js';
-import { HOOK_MAGIC, hookBlob, parseHookHeader, prebuiltHook } from '../../src/supervisor/blob.js';
+import { HOOK_DELTA_OFFSET, HOOK_MAGIC, parseHookHeader } from '../../src/elf/hook-header.js';
+import { hookBlob, prebuiltHook } from '../../src/supervisor/blob.js';
 import { buildHook, HOOK_FILENAME } from '../../src/supervisor/build.js';
 import { missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
@@ -20,11 +21,12 @@ describe('the shipped supervisor blobs', () => {
     it.skipIf(missing({ tools: [TARGETS[arch].gcc] }))(`${arch}: ABI v1 header, id, size, entry, delta 0`, () => {
       const bytes = new Uint8Array(fs.readFileSync(prebuiltHook(arch)));
       expect(Buffer.from(bytes.subarray(0, 16)).toString('latin1')).toBe(HOOK_MAGIC);
-      const h = parseHookHeader(bytes)!;
+      const h = parseHookHeader(bytes, true)!;
+      expect(HOOK_DELTA_OFFSET).toBe(24);
       expect(h).toEqual({
         abi: 1,
         entryOffset: h.entryOffset,
-        deltaOffset: 24,
+        delta: 0n,
         size: bytes.length,
         id: `mambapatch-hook version=${VERSION} arch=${arch}`,
         version: VERSION,
@@ -42,11 +44,11 @@ describe('the shipped supervisor blobs', () => {
 
   it('parseHookHeader refuses what is not a blob of ABI 1', () => {
     const good = new Uint8Array(fs.readFileSync(prebuiltHook('x86_64')));
-    expect(parseHookHeader(good.subarray(0, 100))).toBeUndefined();
-    for (const [at, v] of [[0, 0x6d], [16, 2], [40, 0x41], [20, 8]] as const) {
+    expect(parseHookHeader(good.subarray(0, 100), true)).toBeUndefined();
+    for (const [at, v] of [[0, 0x6d], [16, 2], [20, 8], [32, 8]] as const) {
       const bad = new Uint8Array(good);
       bad[at] = v;
-      expect(parseHookHeader(bad), `byte ${at}`).toBeUndefined();
+      expect(parseHookHeader(bad, true), `byte ${at}`).toBeUndefined();
     }
     expect(() => hookBlob('s390x')).toThrow(/no supervisor blob for architecture "s390x"/);
   });
@@ -60,7 +62,7 @@ describe.skipIf(missing({ tools: ['gcc'] }))('building the blob', () => {
     const out = path.join(tmp.dir, 'x86_64', HOOK_FILENAME);
     expect(buildHook('x86_64', out, 'gcc', '9.9.9')).toBe(true);
     expect(buildHook('x86_64', out, 'gcc', '9.9.9')).toBe(false);
-    expect(parseHookHeader(new Uint8Array(fs.readFileSync(out)))).toMatchObject({ version: '9.9.9', arch: 'x86_64' });
+    expect(parseHookHeader(new Uint8Array(fs.readFileSync(out)), true)).toMatchObject({ version: '9.9.9', arch: 'x86_64' });
     expect(buildHook('x86_64', out, 'gcc', '9.9.10')).toBe(true);
   });
 
