@@ -193,7 +193,7 @@ export function status(arg: string | undefined): StatusResult {
   }
   if (interrupted) problems.push(`an interrupted ${interrupted.op} (pid ${interrupted.pid}) needs finishing: run mambapatch ${interrupted.op} as its owner`);
   const notes = detection.skipped.map((s) => `${s.path}: ${s.reason}`);
-  const supervise = targets.some((t) => t.method === 'supervise') ? superviseSupport() : undefined;
+  const supervise = superviseTargets(targets).length > 0 ? superviseSupport() : undefined;
   // Patched or not, a supervised executable runs unpatched on such a kernel: monitoring must see it.
   if (supervise && !supervise.supported) problems.push(`supervise: ${supervise.why}`);
   if (busy) notes.push(`a mambapatch run is in progress (${busy}); the state shown may change`);
@@ -233,6 +233,12 @@ function preflight(prefix: string, plan: Plan): void {
     }
   }
 }
+
+/**
+ * The targets that use the supervise method: recorded so in the manifest, or chosen for them when apply
+ * runs with `auto` (a static executable, in the prefix or named with --exe).
+ */
+export const superviseTargets = (targets: TargetStatus[]): string[] => targets.filter((t) => t.method === 'supervise').map((t) => t.path);
 
 /**
  * The executables outside the prefix to look at: those named now (made absolute, symlinks resolved by

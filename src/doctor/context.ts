@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { status, type StatusResult } from '../apply/core.js';
 import { MambapatchError } from '../errors.js';
 import type { DoctorContext } from './types.js';
 
@@ -66,6 +67,18 @@ export function makeContext(prefix: string, env: NodeJS.ProcessEnv = process.env
     }
     return cache.get(key)!;
   };
+  let st: { ok: StatusResult } | { err: unknown } | undefined;
+  const statusOnce = (): StatusResult => {
+    if (!st) {
+      try {
+        st = { ok: status(prefix) };
+      } catch (err) {
+        st = { err };
+      }
+    }
+    if ('err' in st) throw st.err;
+    return st.ok;
+  };
   return {
     prefix,
     uid: process.getuid?.() ?? 0,
@@ -76,5 +89,6 @@ export function makeContext(prefix: string, env: NodeJS.ProcessEnv = process.env
     lstat: statWith(false),
     env,
     home: homeOf(env),
+    status: statusOnce,
   };
 }

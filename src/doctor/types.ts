@@ -1,5 +1,6 @@
 /** The shapes every doctor check shares. */
 import type * as fs from 'node:fs';
+import type { StatusResult } from '../apply/core.js';
 
 export type CheckStatus = 'ok' | 'warning' | 'problem';
 
@@ -52,4 +53,6 @@ export interface DoctorContext {
   env: NodeJS.ProcessEnv;
   /** The invoking user's home directory; '' when unknown (HOME unset, no passwd entry). */
   home: string;
+  /** `mambapatch status` of the prefix, computed once for every check that needs it (throws what it throws). */
+  status(): StatusResult;
 }

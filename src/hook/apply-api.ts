@@ -35,10 +35,10 @@ export interface PatchCheck {
 }
 
 /** The same verdict as `mambapatch status --check` (issue 4's status core): problems → missing. */
-export function checkPatch(prefix: string): PatchCheck {
+export function checkPatch(prefix: string, get: () => StatusResult = () => status(prefix)): PatchCheck {
   let st: StatusResult;
   try {
-    st = status(prefix);
+    st = get();
   } catch (e) {
     return { state: 'unknown', summary: `status could not tell: ${oneLine(e)}` };
   }

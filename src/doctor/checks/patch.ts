@@ -11,7 +11,7 @@ const patchPresent: Check = {
   name: 'patch-present',
   description: 'the mambapatch fix is present and current for the installed mamba versions (mambapatch status --check)',
   run(ctx) {
-    const r = checkPatch(ctx.prefix);
+    const r = checkPatch(ctx.prefix, ctx.status);
     const apply = `mambapatch apply ${shArg(ctx.prefix)}`;
     if (r.state === 'current') return { status: 'ok', finding: `the fix is present and current, or nothing installed needs it${r.summary ? ` (${r.summary})` : ''}` };
     if (r.state === 'missing') return { status: 'problem', finding: `the fix is missing or stale: ${r.summary}`, fix: apply };

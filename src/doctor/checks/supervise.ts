@@ -1,7 +1,6 @@
 /** Whether the supervise method (static executables) can work on this kernel. */
-import { detect } from '../../prefix/detect.js';
-import { readManifest } from '../../state/manifest.js';
-import { statePaths } from '../../state/paths.js';
+import { superviseTargets } from '../../apply/core.js';
+import { oneLine } from '../../errors.js';
 import { superviseSupport } from '../../supervisor/kernel.js';
 import type { Check } from '../types.js';
 
@@ -9,11 +8,13 @@ const superviseKernel: Check = {
   name: 'supervise-kernel',
   description: 'the kernel offers what the supervise method needs for static executables (seccomp user notification with CONTINUE, Linux 5.8+)',
   run(ctx) {
+    let users: string[];
+    try {
+      users = superviseTargets(ctx.status().targets);
+    } catch (e) {
+      return { status: 'warning', finding: `status could not tell which executables need it: ${oneLine(e)}` };
+    }
     const k = superviseSupport();
-    const manifest = readManifest(statePaths(ctx.prefix).manifest);
-    const recorded = (manifest?.entries ?? []).filter((e) => e.method === 'supervise').map((e) => e.path);
-    const statics = detect(ctx.prefix).installs.filter((i) => i.static).map((i) => i.entry);
-    const users = [...new Set([...recorded, ...statics])];
     if (users.length === 0) return { status: 'ok', finding: `no static executable needs it (${k.why})` };
     if (k.supported) return { status: 'ok', finding: `${users.join(', ')}: ${k.why}` };
     return {
