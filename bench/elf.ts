@@ -128,13 +128,19 @@ const fmtSize = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} Mi
 const SCALE_REPS = Math.max(5, Number(process.env.BENCH_SCALE_REPS ?? 5));
 const LLVM = '/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1';
 
+/** Installs a Debian package with apt-get unless `present()` already holds; returns whether it holds after. */
+function ensurePackage(pkg: string, why: string, present: () => boolean): boolean {
+  if (present()) return true;
+  console.log(`installing ${pkg} (apt-get) ${why}`);
+  spawnSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return present();
+}
+
+const hasPatchelf = (): boolean => spawnSync('patchelf', ['--version'], { stdio: 'ignore' }).status === 0;
+
 /** Debian's libLLVM-14.so.1, installed (package libllvm14) when missing; undefined when that fails. */
 function libllvm(): string | undefined {
-  if (!existsSync(LLVM)) {
-    console.log('installing libllvm14 (apt-get) for the scale benchmark');
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'libllvm14'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  }
-  return existsSync(LLVM) ? realpathSync(LLVM) : undefined;
+  return ensurePackage('libllvm14', 'for the scale benchmark', () => existsSync(LLVM)) ? realpathSync(LLVM) : undefined;
 }
 
 /** Median wall time (ms) and median peak RSS (MiB) of a command under GNU time, after one warm-up run. */
@@ -210,6 +216,7 @@ async function scale(tmp: string): Promise<void> {
 export async function run(): Promise<void> {
   const tmp = worldTmp('bench-elf');
   try {
+    if (!ensurePackage('patchelf', 'to compare against', hasPatchelf)) console.log('patchelf is missing: its columns say FAILED');
     // BENCH_ELF=scale runs only the second table.
     if (process.env.BENCH_ELF === 'scale') return await scale(tmp.dir);
     const head = ['file', 'size', 'ours ms (CLI)', 'ours ms (API)', 'patchelf ms', 'ratio CLI/patchelf', 'bytes added ours', 'bytes added patchelf', 'tier', 'runs ours', 'runs patchelf'];
