@@ -3,6 +3,7 @@
  * offsets end in a MambapatchError naming the file and the byte offset, never a RangeError.
  */
 import * as fs from 'node:fs';
+import { endianness } from 'node:os';
 import { MambapatchError } from '../errors.js';
 
 export class ElfFormatError extends MambapatchError {
@@ -47,6 +48,8 @@ export class MemorySource implements Source {
 }
 
 const CHUNK = 64 << 10;
+/** scanWords' block. */
+const BLOCK = 64 << 10;
 /** At most this many chunks stay cached (2 MiB): memory does not grow with the file. */
 const CACHE_CHUNKS = 32;
 
@@ -247,6 +250,35 @@ export class ByteView {
       off = next;
     }
     return -1;
+  }
+
+  /**
+   * Visits the `count` entries of `entsize` bytes (a multiple of 4) at `off`, read in 64 KiB blocks as
+   * 32-bit words in the host's byte order (the block is swapped once when the file's differs): `fn(i, w, at)`
+   * finds entry i's fields at w[at], w[at + 1], ... (a 64-bit field is a pair in the file's word order).
+   * Symbol and relocation tables have hundreds of thousands of entries: no object is made per entry.
+   */
+  scanWords(off: number, count: number, entsize: number, fn: (i: number, w: Uint32Array, at: number) => void): void {
+    if (count <= 0) return;
+    if (entsize <= 0 || entsize % 4 !== 0 || entsize > BLOCK) this.fail(`table entry size ${entsize} at offset ${off} is not a multiple of 4`);
+    this.check(off, count * entsize, 'table');
+    const block = new ArrayBuffer(BLOCK);
+    const buf = Buffer.from(block);
+    const w = new Uint32Array(block);
+    const swap = this.le !== (endianness() === 'LE');
+    const per = Math.floor(BLOCK / entsize);
+    const words = entsize / 4;
+    for (let first = 0; first < count; first += per) {
+      const n = Math.min(per, count - first);
+      this.src.read(buf, n * entsize, off + first * entsize);
+      if (swap) buf.subarray(0, n * entsize).swap32();
+      for (let i = 0; i < n; i++) fn(first + i, w, i * words);
+    }
+  }
+
+  /** The 64-bit value of the word pair at w[at] (scanWords), in the file's word order. */
+  pair(w: Uint32Array, at: number): number {
+    return this.le ? w[at + 1]! * 2 ** 32 + w[at]! : w[at]! * 2 ** 32 + w[at + 1]!;
   }
 
   /** A NUL-terminated string starting at off, which must end before `limit`. */

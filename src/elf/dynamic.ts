@@ -1,5 +1,4 @@
 /** Helpers shared by add and remove: raw dynamic slots, string lookups and symbol updates. */
-import { endianness } from 'node:os';
 import { ByteWriter } from './bytes.js';
 import { DT, SHF, SHT } from './constants.js';
 import { SYM_SIZE, SYM_VALUE_OFF, dynString, dynValue, dynsymTable, liveEntries, stringOffsets, vaddrToOffset, type ElfFile, type Shdr } from './parse.js';
@@ -76,8 +75,8 @@ function symbolNameStarts(elf: ElfFile): Set<number> {
   const out = new Set<number>();
   const t = dynsymTable(elf);
   if (!t) return out;
-  const v = elf.view;
-  for (let i = 1; i < t.count; i++) out.add(v.u32(t.offset + i * t.entsize));
+  // st_name is every entry's first word.
+  elf.view.scanWords(t.offset, t.count, t.entsize, (i, w, at) => i > 0 && out.add(w[at]!));
   return out;
 }
 
@@ -102,13 +101,17 @@ export function updateSymbols(plan: Plan, elf: ElfFile, dynamicAddr: number | un
   const visit = (tableOff: number, count: number, strOff: number, strEnd: number, sectionSyms: boolean): void => {
     const named = dynamicAddr === undefined ? new Set<number>() : stringOffsets(elf, strOff, strEnd - strOff, '_DYNAMIC');
     if (named.size === 0 && !sectionSyms) return;
-    for (let i = 1; i < count; i++) {
-      const at = tableOff + i * size;
-      const info = v.u8(at + 4 + (is64 ? 0 : 8));
-      const shndx = v.u16(at + (is64 ? 6 : 14));
-      if (sectionSyms && (info & 0xf) === 3 && sections.has(shndx)) plan.putWord(at + valOff, sections.get(shndx)!);
-      else if (dynamicAddr !== undefined && named.has(v.u32(at))) plan.putWord(at + valOff, dynamicAddr);
-    }
+    // st_info, st_other and st_shndx share one word (the second of an ELF64 entry, the fourth of an ELF32 one).
+    const infoWord = is64 ? 1 : 3;
+    v.scanWords(tableOff, count, size, (i, w, at) => {
+      if (i === 0) return;
+      const x = w[at + infoWord]!;
+      const info = elf.header.le ? x & 0xff : x >>> 24;
+      const shndx = elf.header.le ? x >>> 16 : x & 0xffff;
+      const symAt = tableOff + i * size;
+      if (sectionSyms && (info & 0xf) === 3 && sections.has(shndx)) plan.putWord(symAt + valOff, sections.get(shndx)!);
+      else if (dynamicAddr !== undefined && named.has(w[at]!)) plan.putWord(symAt + valOff, dynamicAddr);
+    });
   };
   const dsym = dynsymTable(elf);
   if (dsym && elf.strtab) visit(dsym.offset, dsym.count, elf.strtab.offset, elf.strtab.offset + elf.strtab.size, false);
@@ -126,7 +129,6 @@ export function updateSymbols(plan: Plan, elf: ElfFile, dynamicAddr: number | un
  * 4 MB object reaches 4 MB past its GOT slot. New segments go above it. 0 without relocations.
  */
 const MAX_OBJECT = 1 << 28;
-const BLOCK = 1 << 16;
 const reaches = new WeakMap<ElfFile, number>();
 export function relocationReach(elf: ElfFile): number {
   let reach = reaches.get(elf);
@@ -135,50 +137,32 @@ export function relocationReach(elf: ElfFile): number {
 }
 
 /**
- * Two sequential passes in fixed blocks, no object per entry (libLLVM has 354,000 relocations and 45,000
- * symbols): every symbol's size into a typed array (4 bytes per symbol, 0 for none or implausible), then
- * the highest r_offset + size over the relocation tables. Each block is read as 32-bit words in the host's
- * byte order (swapped once when the file's differs): every field used is a word or a pair of words.
+ * Two sequential passes in blocks (libLLVM has 354,000 relocations and 45,000 symbols): every symbol's
+ * size into a typed array (4 bytes per symbol, 0 for none or implausible), then the highest r_offset +
+ * size over the relocation tables.
  */
 function computeReach(elf: ElfFile): number {
   const v = elf.view;
   const is64 = elf.header.bits === 64;
-  const le = elf.header.le;
   const syms = dynsymTable(elf);
   if (!syms || syms.count < 2) return 0;
-  const block = new ArrayBuffer(BLOCK);
-  const buf = Buffer.from(block);
-  const w = new Uint32Array(block);
-  const swap = le !== (endianness() === 'LE');
-  const fill = (len: number, pos: number): void => {
-    v.src.read(buf, len, pos);
-    if (swap) buf.subarray(0, len).swap32();
-  };
-  // A 64-bit field at word i (r_offset, st_size): its two words in the file's order.
-  const u64 = (i: number): number => (le ? w[i + 1]! * 2 ** 32 + w[i]! : w[i]! * 2 ** 32 + w[i + 1]!);
   // Entries past the end of the file (a count estimated from DT_GNU_HASH) have no size.
   const symCount = Math.max(0, Math.min(syms.count, Math.floor((v.size - syms.offset) / syms.entsize)));
   const sizes = new Uint32Array(syms.count);
-  const symWords = syms.entsize / 4;
-  const sizeWord = is64 ? 4 : 2;
-  const perSyms = Math.floor(BLOCK / syms.entsize);
-  for (let first = 0; first < symCount; first += perSyms) {
-    const n = Math.min(perSyms, symCount - first);
-    fill(n * syms.entsize, syms.offset + first * syms.entsize);
-    for (let i = 0; i < n; i++) {
-      const size = is64 ? u64(i * symWords + sizeWord) : w[i * symWords + sizeWord]!;
-      // Sizes beyond any real object are corruption, not a reason to place a segment gigabytes away.
-      if (size <= MAX_OBJECT) sizes[first + i] = size;
-    }
-  }
+  // st_size: a word pair at byte 16 (ELF64), a word at byte 8 (ELF32).
+  v.scanWords(syms.offset, symCount, syms.entsize, (i, w, at) => {
+    const size = is64 ? v.pair(w, at + 4) : w[at + 2]!;
+    // Sizes beyond any real object are corruption, not a reason to place a segment gigabytes away.
+    if (i > 0 && size <= MAX_OBJECT) sizes[i] = size;
+  });
   // [address, size, RELA?, leading relative relocations (DT_RELACOUNT/DT_RELCOUNT: no symbol, skipped)]
   const tables: [number | undefined, number | undefined, boolean, number][] = [
     [dynValue(elf, DT.RELA), dynValue(elf, DT.RELASZ), true, dynValue(elf, DT.RELACOUNT) ?? 0],
     [dynValue(elf, DT.REL), dynValue(elf, DT.RELSZ), false, dynValue(elf, DT.RELCOUNT) ?? 0],
     [dynValue(elf, DT.JMPREL), dynValue(elf, DT.PLTRELSZ), dynValue(elf, DT.PLTREL) === DT.RELA, 0],
   ];
-  // The word of r_info that holds the symbol index (64-bit: its high half; 32-bit: info >> 8).
-  const symWord = is64 ? (le ? 3 : 2) : 1;
+  // The word of r_info that holds the symbol index (ELF64: its high half; ELF32: info >> 8).
+  const symWord = is64 ? (elf.header.le ? 3 : 2) : 1;
   let reach = 0;
   for (const [addr, size, rela, relative] of tables) {
     if (addr === undefined || !size) continue;
@@ -186,18 +170,13 @@ function computeReach(elf: ElfFile): number {
     const off = vaddrToOffset(elf, addr, size);
     if (off === undefined) continue;
     const count = Math.floor(size / ent);
-    const per = Math.floor(BLOCK / ent);
-    const words = ent / 4;
-    for (let first = Math.min(relative, count); first < count; first += per) {
-      const n = Math.min(per, count - first);
-      fill(n * ent, off + first * ent);
-      for (let i = 0; i < n * words; i += words) {
-        const sym = is64 ? w[i + symWord]! : w[i + symWord]! >>> 8;
-        if (sym === 0 || sym >= syms.count) continue;
-        const objSize = sizes[sym]!;
-        if (objSize !== 0) reach = Math.max(reach, (is64 ? u64(i) : w[i]!) + objSize);
-      }
-    }
+    const skip = Math.min(relative, count);
+    v.scanWords(off + skip * ent, count - skip, ent, (_, w, at) => {
+      const sym = is64 ? w[at + symWord]! : w[at + symWord]! >>> 8;
+      const objSize = sym < syms.count ? sizes[sym]! : 0;
+      if (objSize !== 0) reach = Math.max(reach, (is64 ? v.pair(w, at) : w[at]!) + objSize);
+    });
   }
   return reach;
 }
+

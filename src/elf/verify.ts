@@ -92,25 +92,32 @@ function dynamicChecks(elf: ElfFile, add: (s: string) => void): void {
   if (sym && elf.strtab) {
     const named = stringOffsets(elf, elf.strtab.offset, elf.strtab.size, '_DYNAMIC');
     // Names only (no record per symbol): the value is read for the few named _DYNAMIC.
-    for (let i = 1; i < sym.count && named.size > 0; i++) {
-      if (named.has(elf.view.u32(sym.offset + i * sym.entsize)) && readSym(elf, sym.offset, i).value !== p.vaddr) add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
-    }
+    if (named.size > 0)
+      elf.view.scanWords(sym.offset, sym.count, sym.entsize, (i, w, at) => {
+        if (i > 0 && named.has(w[at]!) && readSym(elf, sym.offset, i).value !== p.vaddr) add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
+      });
   }
   for (const st of elf.shdrs) {
     if (st.type !== SHT.SYMTAB) continue;
     const strs = elf.shdrs[st.link];
     if (!strs) continue;
     const named = stringOffsets(elf, strs.offset, strs.size, '_DYNAMIC');
-    const n = Math.floor(st.size / SYM_SIZE(elf.header.bits === 64));
-    for (let i = 1; i < n; i++) {
-      const s = readSym(elf, st.offset, i);
-      if (s.name === 0 || s.name >= strs.size) continue;
-      if (named.has(s.name) && s.value !== p.vaddr) add('_DYNAMIC in .symtab disagrees with PT_DYNAMIC');
-      if ((s.info & 0xf) === 3 && s.shndx > 0 && s.shndx < elf.shdrs.length) {
-        const sec = elf.shdrs[s.shndx]!;
-        if (sec.flags & SHF.ALLOC && (sec === dynstr || sec.type === SHT.DYNAMIC) && s.value !== sec.addr) add(`section symbol for ${sec.name} is stale`);
+    const is64 = elf.header.bits === 64;
+    const size = SYM_SIZE(is64);
+    // Words of an entry: name; ELF64 info|other|shndx, value (a pair); ELF32 value, size, info|other|shndx.
+    elf.view.scanWords(st.offset, Math.floor(st.size / size), size, (i, w, at) => {
+      const name = w[at]!;
+      if (i === 0 || name === 0 || name >= strs.size) return;
+      const x = w[at + (is64 ? 1 : 3)]!;
+      const info = elf.header.le ? x & 0xff : x >>> 24;
+      const shndx = elf.header.le ? x >>> 16 : x & 0xffff;
+      const value = is64 ? elf.view.pair(w, at + 2) : w[at + 1]!;
+      if (named.has(name) && value !== p.vaddr) add('_DYNAMIC in .symtab disagrees with PT_DYNAMIC');
+      if ((info & 0xf) === 3 && shndx > 0 && shndx < elf.shdrs.length) {
+        const sec = elf.shdrs[shndx]!;
+        if (sec.flags & SHF.ALLOC && (sec === dynstr || sec.type === SHT.DYNAMIC) && value !== sec.addr) add(`section symbol for ${sec.name} is stale`);
       }
-    }
+    });
   }
 }
 
@@ -125,7 +132,8 @@ function strings(elf: ElfFile, add: (s: string) => void): void {
     }
   }
   const sym = dynsymTable(elf);
-  if (sym) for (let i = 1; i < sym.count; i++) if (elf.view.u32(sym.offset + i * sym.entsize) >= t.size) add(`dynamic symbol ${i}: name beyond DT_STRSZ`);
+  // st_name is every entry's first word.
+  if (sym) elf.view.scanWords(sym.offset, sym.count, sym.entsize, (i, w, at) => i > 0 && w[at]! >= t.size && add(`dynamic symbol ${i}: name beyond DT_STRSZ`));
   versionNeeds(elf);
 }
 
