@@ -3,7 +3,11 @@ import type { Command } from 'commander';
 import { MambapatchError } from '../errors.js';
 import { printJson, say, warn, type OutputOptions } from '../output.js';
 import { action, withCommonFlags } from './common.js';
-import { editElfFile, prepareAdd, prepareEntryHook, prepareRemove, prepareRemoveEntryHook, readElfFile, type EditReport, type ElfInfo } from '../elf/index.js';
+import { readElfFile, type ElfInfo } from '../elf/info.js';
+import type { EditReport } from '../elf/result.js';
+
+/** The editing half of the engine, loaded only by the commands that edit (inspection starts faster). */
+const editor = () => import('../elf/index.js');
 
 function infoLines(file: string, i: ElfInfo): string[] {
   const lines = [
@@ -71,9 +75,10 @@ export function register(program: Command): void {
       .option('--output <out>', 'write the result to OUT instead of replacing FILE')
       .description('add one DT_NEEDED entry, changing as few bytes as possible'),
   ).action(
-    action((file: string, name: string, opts: EditOpts) => {
+    action(async (file: string, name: string, opts: EditOpts) => {
       checkName(name);
-      const r = editElfFile(file, (elf) => prepareAdd(elf, name, { first: opts.first, file }), { output: opts.output });
+      const { editElfFileAsync, prepareAdd } = await editor();
+      const r = await editElfFileAsync(file, (elf) => prepareAdd(elf, name, { first: opts.first, file }), { output: opts.output });
       if (r.changed && findStaticTls(name) && readElfFile(opts.output ?? file, { symbols: false }).kind === 'library') {
         warn(opts, `${name} uses initial-exec TLS (DF_STATIC_TLS); ${file} may fail to load with dlopen ("cannot allocate memory in static TLS block")`);
       }
@@ -89,9 +94,10 @@ export function register(program: Command): void {
       .option('--output <out>', 'write the result to OUT instead of replacing FILE')
       .description('remove one DT_NEEDED entry (byte-for-byte restore when this tool added it)'),
   ).action(
-    action((file: string, name: string, opts: EditOpts) => {
+    action(async (file: string, name: string, opts: EditOpts) => {
       checkName(name);
-      const r = editElfFile(file, (elf) => prepareRemove(elf, name, { file }), { output: opts.output });
+      const { editElfFileAsync, prepareRemove } = await editor();
+      const r = await editElfFileAsync(file, (elf) => prepareRemove(elf, name, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);
     }),
   );
@@ -107,8 +113,9 @@ export function register(program: Command): void {
     action(async (file: string, opts: EditOpts) => {
       // Loaded only here: the blob locator brings the compiler lookup with it, which add-needed never needs.
       const { hookBlob, readHookBlob } = await import('../supervisor/blob.js');
+      const { editElfFileAsync, prepareEntryHook } = await editor();
       const blob = opts.blob ? readHookBlob(opts.blob).bytes : (arch: string) => hookBlob(arch).bytes;
-      const r = editElfFile(file, (elf) => prepareEntryHook(elf, blob, { file }), { output: opts.output });
+      const r = await editElfFileAsync(file, (elf) => prepareEntryHook(elf, blob, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);
     }),
   );
@@ -120,8 +127,9 @@ export function register(program: Command): void {
       .option('--output <out>', 'write the result to OUT instead of replacing FILE')
       .description('remove the entry hook (byte-for-byte restore of the original)'),
   ).action(
-    action((file: string, opts: EditOpts) => {
-      const r = editElfFile(file, (elf) => prepareRemoveEntryHook(elf, { file }), { output: opts.output });
+    action(async (file: string, opts: EditOpts) => {
+      const { editElfFileAsync, prepareRemoveEntryHook } = await editor();
+      const r = await editElfFileAsync(file, (elf) => prepareRemoveEntryHook(elf, { file }), { output: opts.output });
       renderEdit(opts, file, opts.output, r);
     }),
   );

@@ -16,7 +16,7 @@ import { editInMemory } from './file.js';
 import { describe } from './info.js';
 import { Layout, type PhtSlot, type Region } from './layout.js';
 import { liveEntries, type ElfFile } from './parse.js';
-import { Plan, type Sink } from './plan.js';
+import { Plan, type Output, type Take } from './plan.js';
 import { unchanged, type AddOptions, type EditReport, type EditResult, type PreparedEdit } from './result.js';
 import { sealedWriter, withRecordLength } from './undo.js';
 
@@ -65,8 +65,8 @@ export function prepareAdd(elf: ElfFile, name: string, opts: AddOptions = {}): P
   const expectNeeded = opts.first ? [name, ...info.needed] : [...info.needed, name];
   return {
     report,
-    run: (sink) => {
-      built.write(sink);
+    run: function* (take) {
+      yield* built.write(take);
       return { report, exact: false, plan, expectNeeded };
     },
   };
@@ -78,7 +78,7 @@ interface Built {
   /** What the tier did, in words. */
   how: string;
   /** Streams the result (and fills in the undo record's hashes). */
-  write: (sink: Sink) => void;
+  write: (take: Take) => Output;
 }
 
 /** The terminator is all zero and followed by another DT_NULL: write the new entry over it. */
@@ -94,7 +94,7 @@ function tierA(elf: ElfFile, strOff: number, first: boolean): Built {
   const plan = new Plan(elf);
   const slots = dynInsert(elf, rawSlots(elf), encodeDyn(elf, DT.NEEDED, strOff), first);
   writeSlots(plan, elf, slots);
-  return { plan, tier: 'A', how: 'wrote the entry into a spare dynamic slot, reusing a string already in .dynstr', write: (sink) => plan.emit(sink) };
+  return { plan, tier: 'A', how: 'wrote the entry into a spare dynamic slot, reusing a string already in .dynstr', write: (take) => plan.chunks(take) };
 }
 
 function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): Built {

@@ -16,7 +16,7 @@ import { describe } from './info.js';
 import { Layout } from './layout.js';
 import { editInMemory } from './file.js';
 import type { ElfFile } from './parse.js';
-import { Plan } from './plan.js';
+import { Plan, RESET } from './plan.js';
 import { unchanged, type EditReport, type EditResult, type PreparedEdit } from './result.js';
 import { exactRestore, findRecords, sealedWriter, withRecordLength } from './undo.js';
 
@@ -97,8 +97,8 @@ export function prepareEntryHook(elf: ElfFile, blobFor: Uint8Array | ((arch: str
   };
   return {
     report,
-    run: (sink) => {
-      write(sink);
+    run: function* (take) {
+      yield* write(take);
       return { report, exact: false, plan, check: (after) => checkHook(after, region.vaddr, elf.header.entry, file) };
     },
   };
@@ -175,13 +175,13 @@ export function prepareRemoveEntryHook(elf: ElfFile, opts: HookOptions = {}): Pr
   const fallback = exact ? undefined : entryOnly();
   return {
     report: exact ? exactReport(mine!.rec.s) : fallback!.report,
-    run: (sink) => {
+    run: function* (take) {
       if (exact) {
-        if (exact(sink)) return { report: exactReport(mine!.rec.s), exact: true };
-        sink.reset();
+        if (yield* exact(take)) return { report: exactReport(mine!.rec.s), exact: true };
+        yield RESET;
       }
       const f = fallback ?? entryOnly();
-      f.plan.emit(sink);
+      yield* f.plan.chunks(take);
       return { report: f.report, exact: false, plan: f.plan };
     },
   };

@@ -6,7 +6,7 @@ export { readElf, readElfFile, type ElfInfo } from './info.js';
 export type { EditResult, EditReport, PreparedEdit, AddOptions, RemoveOptions } from './result.js';
 export { addNeeded, prepareAdd } from './add.js';
 export { removeNeeded, prepareRemove } from './remove.js';
-export { editElfFile, editInMemory, type EditFileOptions, type Prepare } from './file.js';
+export { editElfFile, editElfFileAsync, editInMemory, type EditFileOptions, type Prepare } from './file.js';
 export { addEntryHook, removeEntryHook, prepareEntryHook, prepareRemoveEntryHook } from './entry-hook.js';
 export { findEntryHook, parseHookHeader, type HookHeader } from './hook-header.js';
 export { verifyEdit } from './verify.js';

@@ -1,8 +1,12 @@
 /**
  * An edit plan against an original image: in-place writes (original coordinates), at most one insertion
- * (bytes inserted at an original offset, shifting the tail), and at most one appended block. `emit()`
- * writes the new image in one pass over the input with a fixed-size buffer; the written ranges are what
- * the undo record and the verifier look at.
+ * (bytes inserted at an original offset, shifting the tail), and at most one appended block. `chunks()`
+ * produces the new image in one pass over the input, a fixed-size chunk at a time; the written ranges are
+ * what the undo record and the verifier look at.
+ *
+ * An edit's output is a generator of pieces (bytes at an offset), so one producer serves two writers:
+ * `drain` writes each piece before the next is made (memory, tests, apply), and the file editor's
+ * pipeline writes them on the thread pool while the next chunks are read and hashed.
  */
 import type { Hash } from 'node:crypto';
 import { ByteView, ByteWriter, ElfFormatError } from './bytes.js';
@@ -13,18 +17,48 @@ const MAX_GROWTH = 1 << 30;
 /** The streaming buffer: memory does not grow with the file. */
 export const STREAM_CHUNK = 1 << 20;
 
+/** Drop everything written so far (an exact restore that turned out stale is rewritten). */
+export const RESET = Symbol('reset');
+/** One piece of an edit's output: bytes at an offset of the result, or RESET. */
+export type Piece = { buf: Uint8Array; off: number } | typeof RESET;
+/** An edit's output, in order; its return value is what the edit reports. */
+export type Output<R = void> = Generator<Piece, R, void>;
+/**
+ * Gives the buffer the producer fills for its next chunk. A piece's bytes stay untouched until the
+ * producer takes another buffer, or longer when the writer hands out a different one each time.
+ */
+export type Take = (size: number) => Buffer;
+
+/** A Take for writers that consume each piece before the next is made: one buffer, reused. */
+export function scratch(): Take {
+  let buf: Buffer | undefined;
+  return (n) => (buf && buf.length >= n ? buf : (buf = Buffer.alloc(n))).subarray(0, n);
+}
+
+/** Writes every piece of `out` into `sink` as it comes; returns the output's result. */
+export function drain<R>(out: Output<R>, sink: Sink): R {
+  for (;;) {
+    const step = out.next();
+    if (step.done) return step.value;
+    if (step.value === RESET) sink.reset();
+    else sink.write(step.value.buf, step.value.off);
+  }
+}
+
 /** Where an edit's output goes: positional writes (a temporary file, or a buffer in memory). */
 export interface Sink {
   write(buf: Uint8Array, off: number): void;
   /** Drops everything written so far (an exact restore that turned out stale is rewritten). */
   reset(): void;
-  /** The size the output will have, when known before writing (lets a buffer be allocated once). */
-  expect?(size: number): void;
 }
 
 export class MemorySink implements Sink {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer;
   private len = 0;
+  /** `capacity`: the size expected (the input's), so that the buffer is allocated once. */
+  constructor(capacity = 0) {
+    this.buf = Buffer.alloc(capacity);
+  }
   write(b: Uint8Array, off: number): void {
     const end = off + b.length;
     if (end > this.buf.length) {
@@ -38,13 +72,6 @@ export class MemorySink implements Sink {
   reset(): void {
     this.buf.fill(0, 0, this.len);
     this.len = 0;
-  }
-  expect(size: number): void {
-    if (size > this.buf.length) {
-      const next = Buffer.alloc(size);
-      this.buf.copy(next, 0, 0, this.len);
-      this.buf = next;
-    }
   }
   data(): Uint8Array {
     return new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.len);
@@ -183,21 +210,24 @@ export class Plan {
     return Math.max(this.shiftedSize, this.append ? this.append.off + this.append.len : 0);
   }
 
+  /** Writes the result into `sink` (see chunks). */
+  emit(sink: Sink, hashes: { input?: Hash; regions?: RangeHasher } = {}): void {
+    drain(this.chunks(scratch(), hashes), sink);
+  }
+
   /**
-   * Writes the result to `sink` in one pass over the input with a fixed-size buffer: input bytes (with the
+   * The result in one pass over the input, in chunks of at most STREAM_CHUNK bytes: input bytes (with the
    * insertion opened as zeros), appended zeros, then every write that falls into the chunk. `input` sees the
    * original bytes in order (the undo record's hash), `regions` the result's bytes in its ranges.
    */
-  emit(sink: Sink, hashes: { input?: Hash; regions?: RangeHasher } = {}): void {
+  *chunks(take: Take, hashes: { input?: Hash; regions?: RangeHasher } = {}): Output {
     const size = this.size;
     if (size > this.orig.size + MAX_GROWTH) throw new ElfFormatError(`the edit would grow the file by ${size - this.orig.size} bytes; its headers are not plausible`, this.elf.view.file);
-    sink.expect?.(size);
     const overlays = [...this.writes.map((w) => ({ ...w, off: this.map(w.off) })), ...this.newWrites];
-    const buf = Buffer.alloc(Math.min(STREAM_CHUNK, Math.max(size, 1)));
     const ins = this.insert ?? { at: this.orig.size, len: 0 };
-    for (let out = 0; out < size; out += buf.length) {
-      const n = Math.min(buf.length, size - out);
-      const chunk = buf.subarray(0, n);
+    for (let out = 0; out < size; out += STREAM_CHUNK) {
+      const n = Math.min(STREAM_CHUNK, size - out);
+      const chunk = take(n);
       // Input before the insertion, zeros inside it, the shifted input after it, zeros past the input.
       for (let p = out; p < out + n; ) {
         let src: number | undefined;
@@ -220,7 +250,7 @@ export class Plan {
         if (s < e) this.fill(o, s, e, chunk.subarray(s - out, e - out));
       }
       hashes.regions?.feed(chunk, out);
-      sink.write(chunk, out);
+      yield { buf: chunk, off: out };
     }
   }
 

@@ -10,7 +10,7 @@ import { neededIndex, rawSlots, writeSlots } from './dynamic.js';
 import { editInMemory } from './file.js';
 import { describe } from './info.js';
 import { versionNeeds, type ElfFile } from './parse.js';
-import { Plan } from './plan.js';
+import { Plan, RESET } from './plan.js';
 import { unchanged, type EditReport, type EditResult, type PreparedEdit, type RemoveOptions } from './result.js';
 import { exactRestore, findRecords } from './undo.js';
 
@@ -67,14 +67,14 @@ export function prepareRemove(elf: ElfFile, name: string, opts: RemoveOptions = 
   });
   return {
     report: candidate ? exactReport(candidate.rec) : semantic!.report,
-    run: (sink) => {
+    run: function* (take) {
       if (candidate) {
-        if (exact!(sink)) return { report: exactReport(candidate.rec), exact: true };
-        sink.reset();
+        if (yield* exact!(take)) return { report: exactReport(candidate.rec), exact: true };
+        yield RESET;
       }
       // The entry is still named in the table we planned from: fall back to deleting it in place.
       const s = semantic ?? inPlace();
-      s.plan.emit(sink);
+      yield* s.plan.chunks(take);
       return { report: s.report, exact: false, plan: s.plan, expectNeeded };
     },
   };

@@ -1,6 +1,6 @@
 /** The result of one edit, as returned by addNeeded/removeNeeded and rendered by the CLI. */
 import type { ElfFile } from './parse.js';
-import type { Plan, Sink } from './plan.js';
+import type { Output, Plan, Take } from './plan.js';
 
 /** Original bytes that sit at another file offset after the edit (addresses unchanged). */
 export interface MovedRange {
@@ -31,15 +31,25 @@ export interface EditResult extends EditReport {
   data: Uint8Array;
 }
 
+/** What running an edit found: `exact` outputs are the hash-checked original (no structural check). */
+export interface RunResult {
+  report: EditReport;
+  exact: boolean;
+  plan?: Plan;
+  /** The DT_NEEDED list the output must read back as. */
+  expectNeeded?: string[];
+  /** A check that must pass on the output read back. */
+  check?: (out: ElfFile) => void;
+}
+
 /**
- * An edit planned from the headers and tables, not yet written: `run` writes the whole output into a sink
- * in one pass and returns the report. `exact` outputs are the hash-checked original (no structural check);
- * others are verified against the input, their DT_NEEDED must read back as `expectNeeded`, and `check`
- * (when given) passes on the output read back.
+ * An edit planned from the headers and tables, not yet written: `run` produces the whole output in one
+ * pass (chunks in buffers from `take`) and returns what it found. Outputs that are not `exact` are
+ * verified against the input.
  */
 export interface PreparedEdit {
   report: EditReport;
-  run?: (sink: Sink) => { report: EditReport; exact: boolean; plan?: Plan; expectNeeded?: string[]; check?: (out: ElfFile) => void };
+  run?: (take: Take) => Output<RunResult>;
 }
 
 export const unchanged = (message: string): EditReport => ({ changed: false, message, bytesAdded: 0, bytesChanged: 0, bytesMoved: 0, moved: [] });

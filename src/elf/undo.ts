@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { MambapatchError } from '../errors.js';
 import type { ByteView } from './bytes.js';
-import { RangeHasher, STREAM_CHUNK, type Plan, type Range, type Sink } from './plan.js';
+import { RangeHasher, STREAM_CHUNK, type Output, type Plan, type Range, type Take } from './plan.js';
 
 const PREFIX = 'MAMBAPATCH-UNDO:';
 export const UNDO_PREFIX = `${PREFIX}3:`;
@@ -234,24 +234,21 @@ export function hashRanges(view: ByteView, ranges: Range[], zero: Range): string
 }
 
 /**
- * Streams the original that `rec` describes out of the edited file into `sink` (one pass, fixed buffer)
- * and reports whether it is exact: the SHA-256 of what was written is `h`, and for a v2 record the
- * SHA-256 of the whole edited file (record zeroed) is `e` (a v3 record's `e` is checked before, with
- * hashRanges).
+ * The original that `rec` describes, streamed out of the edited file (one pass, fixed-size chunks); returns
+ * whether it is exact: the SHA-256 of what was produced is `h`, and for a v2 record the SHA-256 of the
+ * whole edited file (record zeroed) is `e` (a v3 record's `e` is checked before, with hashRanges).
  */
-export function restore(view: ByteView, rec: UndoRecord, recRange: Range, sink: Sink): boolean {
+export function* restore(view: ByteView, rec: UndoRecord, recRange: Range, take: Take): Output<boolean> {
   const [at, len] = rec.i ?? [rec.s, 0];
   if (!(at >= 0 && len >= 0 && at <= rec.s && rec.s + len <= view.size)) return false;
   const out = createHash('sha256');
   const whole = rec.v === 2 ? new RangeHasher([{ off: 0, len: view.size }], createHash('sha256'), recRange) : undefined;
   const overlays: { off: number; bytes: Uint8Array }[] = [...rec.z.map(([off, n]) => ({ off, bytes: new Uint8Array(n) })), ...rec.c.map(([off, bytes]) => ({ off, bytes }))];
   if (overlays.some((o) => o.off < 0 || o.off + o.bytes.length > rec.s)) return false;
-  const buf = Buffer.alloc(STREAM_CHUNK);
-  sink.expect?.(rec.s);
   const total = whole ? view.size : rec.s + len;
-  for (let q = 0; q < total; q += buf.length) {
-    const n = Math.min(buf.length, total - q);
-    const chunk = buf.subarray(0, n);
+  for (let q = 0; q < total; q += STREAM_CHUNK) {
+    const n = Math.min(STREAM_CHUNK, total - q);
+    const chunk = take(n);
     view.src.read(chunk, n, q);
     whole?.feed(chunk, q);
     // The parts of this input chunk that are original bytes: before the insertion, and after it up to the original size.
@@ -265,7 +262,7 @@ export function restore(view: ByteView, rec: UndoRecord, recRange: Range, sink: 
         if (a < b) piece.set(o.bytes.subarray(a - o.off, b - o.off), a - o0);
       }
       out.update(piece);
-      sink.write(piece, o0);
+      yield { buf: piece, off: o0 };
     }
   }
   return out.digest('hex') === rec.h && (!whole || whole.hash.digest('hex') === rec.e);
@@ -277,18 +274,18 @@ export function restore(view: ByteView, rec: UndoRecord, recRange: Range, sink: 
  * read and the edit's own bytes as they are written, and writes the sealed record last. `{ retry }` when
  * the record needs more than `recLen` bytes.
  */
-export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLen: number, file: string): ((sink: Sink) => void) | { retry: number } {
+export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLen: number, file: string): ((take: Take) => Output) | { retry: number } {
   const rec = recordFor(plan, name);
   if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
   // The record must bring back the original exactly, or we do not write anything.
   if (!recordRestores(rec, plan)) throw new MambapatchError(`internal error: the undo record for ${name} does not restore the original`, { file });
-  return (sink) => {
+  return function* (take) {
     const orig = createHash('sha256');
     const own = new RangeHasher(recordRegions(rec, plan.size), createHash('sha256'), { off: recFileOff, len: recLen });
-    plan.emit(sink, { input: orig, regions: own });
+    yield* plan.chunks(take, { input: orig, regions: own });
     rec.h = orig.digest('hex');
     rec.e = own.hash.digest('hex');
-    sink.write(Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), recFileOff);
+    yield { buf: Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), off: recFileOff };
   };
 }
 
@@ -314,9 +311,9 @@ export interface FoundRecord {
  * own-bytes hash is checked here with positional reads; the original's hash (and a v2 record's whole-file
  * hash) while the restore streams, which then reports whether it was exact.
  */
-export function exactRestore(view: ByteView, found: FoundRecord | undefined): ((sink: Sink) => boolean) | undefined {
+export function exactRestore(view: ByteView, found: FoundRecord | undefined): ((take: Take) => Output<boolean>) | undefined {
   if (!found) return undefined;
   const range = { off: found.off, len: found.len };
   if (found.rec.v === 3 && hashRanges(view, recordRegions(found.rec, view.size), range) !== found.rec.e) return undefined;
-  return (sink) => restore(view, found.rec, range, sink);
+  return (take) => restore(view, found.rec, range, take);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Writeback } from './writeback.js';
 
 export interface AtomicWriteOptions {
   /** Mode for the new file; default: the mode of the file being replaced, else 0o644 & ~umask. */
@@ -23,58 +24,105 @@ export function writeFileAtomic(file: string, data: Uint8Array | string, opts: A
   writeAtomicWith(file, (fd) => void fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data), opts);
 }
 
+/** What `fill` gets: the temporary file's descriptor, and `wrote(bytes)` to report progress (early writeback). */
+export type Fill<T> = (fd: number, wrote: (bytes: number) => void) => T;
+
 /**
  * writeFileAtomic for content written by `fill` into the temporary file's descriptor (positional writes;
  * streaming edits). `fill` may throw (a failed verification): the temporary file is removed and nothing
  * is renamed.
  */
-export function writeAtomicWith(file: string, fill: (fd: number) => void, opts: AtomicWriteOptions = {}): void {
-  const dir = path.dirname(file);
-  let old: fs.Stats | undefined;
+export function writeAtomicWith(file: string, fill: Fill<void>, opts: AtomicWriteOptions = {}): void {
+  const t = new TempFile(file, opts);
   try {
-    old = fs.statSync(file);
+    fill(t.fd, t.wrote);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    t.discard();
+    throw e;
   }
-  const mode = (opts.mode ?? (old ? old.mode : 0o666 & ~process.umask())) & 0o7777;
-  const tmp = path.join(dir, `.${path.basename(file)}.mambapatch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  t.commit();
+}
+
+/** writeAtomicWith for an asynchronous `fill` (the file editor's pipeline). */
+export async function writeAtomicWithAsync(file: string, fill: Fill<Promise<void>>, opts: AtomicWriteOptions = {}): Promise<void> {
+  const t = new TempFile(file, opts);
   try {
-    fill(fd);
-    const uid = opts.uid ?? old?.uid;
-    const gid = opts.gid ?? old?.gid;
-    if (uid !== undefined && gid !== undefined && (uid !== process.getuid?.() || gid !== process.getgid?.())) {
-      try {
-        fs.fchownSync(fd, uid, gid);
-      } catch (e) {
-        // A non-root user may only keep a group it belongs to; the owner cannot change without root.
-        if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
-        if (uid !== process.getuid?.()) throw new Error(`${file}: cannot keep owner uid ${uid} (not root)`);
-      }
+    await fill(t.fd, t.wrote);
+  } catch (e) {
+    t.discard();
+    throw e;
+  }
+  t.commit();
+}
+
+/** The temporary file beside `file`: created empty, then committed (mode, owner, fsync, rename) or discarded. */
+class TempFile {
+  readonly fd: number;
+  readonly path: string;
+  private readonly dir: string;
+  private readonly old?: fs.Stats;
+  private readonly writeback: Writeback;
+  readonly wrote = (bytes: number): void => this.writeback.wrote(bytes);
+
+  constructor(
+    private readonly file: string,
+    private readonly opts: AtomicWriteOptions,
+  ) {
+    this.dir = path.dirname(file);
+    try {
+      this.old = fs.statSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    // chmod after chown: chown clears set-id bits.
-    fs.fchmodSync(fd, mode);
-    fs.fsyncSync(fd);
-  } catch (e) {
+    this.path = path.join(this.dir, `.${path.basename(file)}.mambapatch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+    this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    this.writeback = new Writeback(this.path);
+  }
+
+  discard(): void {
+    this.writeback.end();
+    fs.closeSync(this.fd);
+    fs.rmSync(this.path, { force: true });
+  }
+
+  commit(): void {
+    const { file, opts, old, fd } = this;
+    try {
+      const uid = opts.uid ?? old?.uid;
+      const gid = opts.gid ?? old?.gid;
+      if (uid !== undefined && gid !== undefined && (uid !== process.getuid?.() || gid !== process.getgid?.())) {
+        try {
+          fs.fchownSync(fd, uid, gid);
+        } catch (e) {
+          // A non-root user may only keep a group it belongs to; the owner cannot change without root.
+          if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+          if (uid !== process.getuid?.()) throw new Error(`${file}: cannot keep owner uid ${uid} (not root)`);
+        }
+      }
+      // chmod after chown: chown clears set-id bits.
+      fs.fchmodSync(fd, (opts.mode ?? (old ? old.mode : 0o666 & ~process.umask())) & 0o7777);
+      fs.fsyncSync(fd);
+    } catch (e) {
+      this.discard();
+      throw e;
+    }
+    this.writeback.end();
     fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
+    try {
+      fs.renameSync(this.path, file);
+    } catch (e) {
+      fs.rmSync(this.path, { force: true });
+      throw e;
+    }
+    fsyncDir(this.dir);
   }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(dir);
 }
 
 /** writeFileAtomic with the bytes of another file, copied with a fixed buffer (memory does not grow with the file). */
 export function copyFileAtomic(src: string, file: string, opts: AtomicWriteOptions = {}): void {
   writeAtomicWith(
     file,
-    (fd) => {
+    (fd, wrote) => {
       const from = fs.openSync(src, 'r');
       try {
         const buf = Buffer.alloc(1 << 20);
@@ -82,6 +130,7 @@ export function copyFileAtomic(src: string, file: string, opts: AtomicWriteOptio
           const n = fs.readSync(from, buf, 0, buf.length, pos);
           if (n === 0) break;
           for (let done = 0; done < n; ) done += fs.writeSync(fd, buf, done, n - done, pos + done);
+          wrote(n);
           pos += n;
         }
       } finally {

@@ -1,0 +1,57 @@
+/**
+ * The two writers of an edit's output (src/elf/file.ts): editElfFile writes each chunk before the next is
+ * made; editElfFileAsync (the `elf` commands) writes on the thread pool with chunks in flight. On files
+ * of many chunks they must write the same bytes: an add (new segment, shifted tail, the undo record written
+ * last over its zeroed place), its exact removal, and a removal whose record turns out stale only at the
+ * end of the file (the output is dropped and rewritten). No temporary file is left behind.
+ */
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { editElfFile, editElfFileAsync, prepareAdd, prepareRemove } from '../../src/elf/index.js';
+import { missing } from '../helpers/env.js';
+import { worldTmp } from '../helpers/tmp.js';
+import { MARKER_NAME, bigExecutable, corpus } from './fixtures.js';
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => {
+  tmp = worldTmp('elf-write-behind');
+});
+afterAll(() => tmp?.cleanup());
+
+const add = (f: string) => (elf: Parameters<typeof prepareAdd>[0]) => prepareAdd(elf, MARKER_NAME, { file: f });
+const remove = (f: string) => (elf: Parameters<typeof prepareRemove>[0]) => prepareRemove(elf, MARKER_NAME, { file: f });
+
+describe.skipIf(missing({ tools: ['gcc'] }))('writing on the thread pool', () => {
+  it('writes the same bytes as the chunk-at-a-time writer: add, exact removal, stale removal', async () => {
+    const inputs = [bigExecutable(6), ...corpus().filter((f) => ['x86_64-c-lib-lldbigbss', 'x86_64-c-pie-default'].includes(f.id)).map((f) => f.path)];
+    expect(inputs).toHaveLength(3);
+    for (const [i, input] of inputs.entries()) {
+      const orig = readFileSync(input);
+      const sync = join(tmp.dir, `${i}.sync`);
+      const async = join(tmp.dir, `${i}.async`);
+      const syncReport = editElfFile(input, add(input), { output: sync });
+      const asyncReport = await editElfFileAsync(input, add(input), { output: async });
+      expect(asyncReport).toEqual(syncReport);
+      expect(readFileSync(async).equals(readFileSync(sync)), `${input}: add`).toBe(true);
+
+      const back = join(tmp.dir, `${i}.back`);
+      expect((await editElfFileAsync(async, remove(async), { output: back })).tier).toBe('undo');
+      expect(readFileSync(back).equals(orig), `${input}: exact removal`).toBe(true);
+
+      // The file's last byte changed since the edit: only the final hash tells, after every chunk was
+      // written; both writers then start over and delete the entry in place.
+      const changed = Buffer.from(readFileSync(sync));
+      changed[changed.length - 1] ^= 0x20;
+      const stale = join(tmp.dir, `${i}.stale`);
+      writeFileSync(stale, changed, { mode: 0o755 });
+      copyFileSync(stale, `${stale}2`);
+      const syncBack = editElfFile(stale, remove(stale));
+      const asyncBack = await editElfFileAsync(`${stale}2`, remove(`${stale}2`));
+      expect(syncBack.tier).toBe('remove');
+      expect(asyncBack).toEqual({ ...syncBack, message: syncBack.message.replace(stale, `${stale}2`) });
+      expect(readFileSync(`${stale}2`).equals(readFileSync(stale)), `${input}: stale removal`).toBe(true);
+    }
+    expect(readdirSync(tmp.dir).filter((n) => n.includes('.mambapatch-'))).toEqual([]);
+  });
+});
