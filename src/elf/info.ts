@@ -4,7 +4,7 @@ import { withFileSource } from './bytes.js';
 import { guarded } from './guard.js';
 import { DF_1_PIE, DF_STATIC_TLS, DT, EDITABLE_ARCHES, ET, PT, SHT } from './constants.js';
 import { findEntryHook } from './hook-header.js';
-import { dynString, dynValue, dynsymTable, liveEntries, parseElf, readSym, versionNeeds, type ElfFile } from './parse.js';
+import { dynString, dynValue, dynsymTable, liveEntries, parseElf, versionNeeds, type ElfFile } from './parse.js';
 
 export type ElfType = 'NONE' | 'REL' | 'EXEC' | 'DYN' | 'CORE' | 'OTHER';
 
@@ -124,11 +124,12 @@ function importedSymbols(elf: ElfFile): string[] {
   const t = dynsymTable(elf);
   if (!t || !elf.strtab) return [];
   const out = new Set<string>();
-  for (let i = 1; i < t.count; i++) {
-    const s = readSym(elf, t.offset, i);
-    if (s.shndx !== 0 || s.name === 0) continue;
-    out.add(dynString(elf, s.name, `symbol ${i} name`));
-  }
+  // Undefined symbols (st_shndx 0) with a name; st_shndx shares a word with st_info (see scanWords).
+  const infoWord = elf.header.bits === 64 ? 1 : 3;
+  elf.view.scanWords(t.offset, t.count, t.entsize, (i, w, at) => {
+    const shndx = elf.header.le ? w[at + infoWord]! >>> 16 : w[at + infoWord]! & 0xffff;
+    if (i > 0 && shndx === 0 && w[at]! !== 0) out.add(dynString(elf, w[at]!, `symbol ${i} name`));
+  });
   return [...out];
 }
 
