@@ -6,9 +6,10 @@
  *     and whether each output still loads the added library. BENCH_REPS sets the repetitions.
  *  2. at scale, on Debian's libLLVM-14.so.1 (package libllvm14, installed with apt-get when missing) and a
  *     generated executable of more than 100 MiB: time and peak RSS (GNU time's %M) of `add-needed`,
- *     `remove-needed` and `print-needed`, ours and patchelf's, next to `cp` of the same file and a bare
- *     `node -e 0`, measured side by side in one run, median of BENCH_SCALE_REPS (default 5). BENCH_ELF=scale
- *     runs only this table.
+ *     `remove-needed` and `print-needed`, ours (the built CLI started through its #! line, as the installed
+ *     `mambapatch` is) and patchelf's (also followed by an fsync of its output, the durability ours has), next
+ *     to `cp` of the same file and a bare `node -e 0`, measured side by side in one run, each run after a
+ *     `sync`, median of BENCH_SCALE_REPS (default 5). BENCH_ELF=scale runs only this table.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { cachedBuild } from '../test/helpers/build.js';
 import { worldTmp } from '../test/helpers/tmp.js';
 import { MARKER_LINE, MARKER_NAME, bigExecutable, corpus, markerLib, runElf, type Arch, type Kind } from '../test/elf/fixtures.js';
 
+/** Our CLI as `mambapatch` runs it: the built file, started through its #! line (npm links it as the bin). */
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const REPS = Number(process.env.BENCH_REPS ?? 7);
 
@@ -143,12 +145,17 @@ function libllvm(): string | undefined {
   return ensurePackage('libllvm14', 'for the scale benchmark', () => existsSync(LLVM)) ? realpathSync(LLVM) : undefined;
 }
 
-/** Median wall time (ms) and median peak RSS (MiB) of a command under GNU time, after one warm-up run. */
+/**
+ * Median wall time (ms) and median peak RSS (MiB) of a command under GNU time, after one warm-up run. Every
+ * run starts after `sync`: no run pays for the writeback of the previous one's output (patchelf does not
+ * fsync what it writes; we do).
+ */
 function measure(cmd: string, args: string[], before?: () => void): { ms: number; mib: number } {
   const times: number[] = [];
   const peaks: number[] = [];
   for (let i = 0; i <= SCALE_REPS; i++) {
     before?.();
+    spawnSync('sync');
     const t0 = performance.now();
     const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
     const dt = performance.now() - t0;
@@ -165,7 +172,9 @@ async function scale(tmp: string): Promise<void> {
     { label: 'generated executable', path: bigExecutable(128) },
   ];
   const node = measure(process.execPath, ['-e', '0']);
-  const head = ['file', 'size', 'command', 'ours ms', 'ours peak MiB', 'patchelf ms', 'patchelf peak MiB', 'ours / patchelf', 'ours / (cp + node -e 0)'];
+  // What our #! line starts: Node without the certificate bundle NODE_EXTRA_CA_CERTS makes it parse.
+  const bareNode = process.env.NODE_EXTRA_CA_CERTS ? measure('env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0']) : undefined;
+  const head = ['file', 'size', 'command', 'ours ms', 'ours peak MiB', 'patchelf ms', 'patchelf peak MiB', 'ours / patchelf', 'patchelf + fsync ms', 'ours / (patchelf + fsync)', 'ours / (cp + node -e 0)'];
   const rows: string[][] = [];
   const verdicts: string[] = [];
   for (const f of files) {
@@ -182,9 +191,9 @@ async function scale(tmp: string): Promise<void> {
     const cp = measure('cp', [input, join(tmp, 'scale-cp')], () => rmSync(join(tmp, 'scale-cp'), { force: true }));
     const clean = (...fs: string[]) => () => fs.forEach((x) => rmSync(x, { force: true }));
     const ours = {
-      'add-needed': measure(process.execPath, [CLI, 'elf', 'add-needed', input, MARKER_NAME, '--output', out, '--quiet'], clean(out)),
-      'remove-needed': measure(process.execPath, [CLI, 'elf', 'remove-needed', out, MARKER_NAME, '--output', back, '--quiet'], clean(back)),
-      'print-needed': measure(process.execPath, [CLI, 'elf', 'print-needed', input]),
+      'add-needed': measure(CLI, ['elf', 'add-needed', input, MARKER_NAME, '--output', out, '--quiet'], clean(out)),
+      'remove-needed': measure(CLI, ['elf', 'remove-needed', out, MARKER_NAME, '--output', back, '--quiet'], clean(back)),
+      'print-needed': measure(CLI, ['elf', 'print-needed', input]),
     };
     const exact = existsSync(back) && spawnSync('cmp', ['-s', input, back]).status === 0;
     const theirs = {
@@ -192,18 +201,26 @@ async function scale(tmp: string): Promise<void> {
       'remove-needed': measure('patchelf', ['--remove-needed', MARKER_NAME, '--output', pBack, pOut], clean(pBack)),
       'print-needed': measure('patchelf', ['--print-needed', input]),
     };
+    // The same durability as ours: patchelf, then its output synced to disk (we fsync before the rename).
+    const durable = (o: string, args: string[]) => measure('sh', ['-c', 'patchelf "$@" && exec sync -d "$0"', o, ...args], clean(o));
+    const theirsSynced: Partial<Record<keyof typeof theirs, { ms: number; mib: number }>> = {
+      'add-needed': durable(pOut, ['--add-needed', MARKER_NAME, '--output', pOut, input]),
+      'remove-needed': durable(pBack, ['--remove-needed', MARKER_NAME, '--output', pBack, pOut]),
+    };
     const ref = cp.ms + node.ms;
     for (const op of Object.keys(ours) as (keyof typeof ours)[]) {
       const a = ours[op];
       const b = theirs[op];
-      rows.push([f.label, fmtSize(size), op, ms(a.ms), a.mib.toFixed(1), ms(b.ms), b.mib.toFixed(1), (a.ms / b.ms).toFixed(2), (a.ms / ref).toFixed(2)]);
+      const c = theirsSynced[op];
+      rows.push([f.label, fmtSize(size), op, ms(a.ms), a.mib.toFixed(1), ms(b.ms), b.mib.toFixed(1), (a.ms / b.ms).toFixed(2), c ? ms(c.ms) : '', c ? (a.ms / c.ms).toFixed(2) : '', (a.ms / ref).toFixed(2)]);
       if (!(a.mib < 64)) verdicts.push(`${f.label} ${op}: peak RSS ${a.mib.toFixed(1)} MiB is not under 64 MiB`);
       if (size > 10e6 && !(a.ms < b.ms)) verdicts.push(`${f.label} ${op}: ${ms(a.ms)} ms is not faster than patchelf (${ms(b.ms)} ms)`);
     }
-    rows.push([f.label, fmtSize(size), '`cp` of the file', ms(cp.ms), cp.mib.toFixed(1), '', '', '', '']);
+    rows.push([f.label, fmtSize(size), '`cp` of the file', ms(cp.ms), cp.mib.toFixed(1), '', '', '', '', '', '']);
     if (!exact) verdicts.push(`${f.label}: remove-needed did not restore the original bytes`);
   }
-  rows.push(['-', '-', '`node -e 0`', ms(node.ms), node.mib.toFixed(1), '', '', '', '']);
+  rows.push(['-', '-', '`node -e 0`', ms(node.ms), node.mib.toFixed(1), '', '', '', '', '', '']);
+  if (bareNode) rows.push(['-', '-', '`node -e 0` without NODE_EXTRA_CA_CERTS', ms(bareNode.ms), bareNode.mib.toFixed(1), '', '', '', '', '', '']);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
   console.log(`\nat scale: median of ${SCALE_REPS} runs (after one warm-up), wall time and peak RSS (GNU time %M), measured side by side`);
@@ -230,7 +247,7 @@ export async function run(): Promise<void> {
       const theirs = join(tmp.dir, 'patchelf');
       const api = join(tmp.dir, 'api');
       const size = statSync(inp.path).size;
-      const oursMs = timeCommand(process.execPath, [CLI, 'elf', 'add-needed', inp.path, MARKER_NAME, '--output', ours, '--quiet'], ours);
+      const oursMs = timeCommand(CLI, ['elf', 'add-needed', inp.path, MARKER_NAME, '--output', ours, '--quiet'], ours);
       const apiMs = timeApi(inp.path, api);
       const patchelfMs = timeCommand('patchelf', ['--add-needed', MARKER_NAME, '--output', theirs, inp.path], theirs);
       const added = (f: string) => (existsSync(f) ? statSync(f).size - size : NaN);
