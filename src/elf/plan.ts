@@ -210,11 +210,6 @@ export class Plan {
     return Math.max(this.shiftedSize, this.append ? this.append.off + this.append.len : 0);
   }
 
-  /** Writes the result into `sink` (see chunks). */
-  emit(sink: Sink, hashes: { input?: Hash; regions?: RangeHasher } = {}): void {
-    drain(this.chunks(scratch(), hashes), sink);
-  }
-
   /**
    * The result in one pass over the input, in chunks of at most STREAM_CHUNK bytes: input bytes (with the
    * insertion opened as zeros), appended zeros, then every write that falls into the chunk. `input` sees the
