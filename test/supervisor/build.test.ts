@@ -45,7 +45,7 @@ describe('the shipped supervisor blobs', () => {
   it('parseHookHeader refuses what is not a blob of ABI 1', () => {
     const good = new Uint8Array(fs.readFileSync(prebuiltHook('x86_64')));
     expect(parseHookHeader(good.subarray(0, 100), true)).toBeUndefined();
-    for (const [at, v] of [[0, 0x6d], [16, 2], [20, 8], [32, 8]] as const) {
+    for (const [at, v] of [[0, 0x6d], [16, 2], [20, 8], [34, 0xff]] as const) {
       const bad = new Uint8Array(good);
       bad[at] = v;
       expect(parseHookHeader(bad, true), `byte ${at}`).toBeUndefined();
