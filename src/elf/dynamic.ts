@@ -1,7 +1,7 @@
 /** Helpers shared by add and remove: raw dynamic slots, string lookups and symbol updates. */
 import { ByteWriter } from './bytes.js';
 import { DT, SHF, SHT } from './constants.js';
-import { SYM_SIZE, SYM_VALUE_OFF, dynString, dynValue, dynsymTable, liveEntries, stringOffsets, vaddrToOffset, type ElfFile, type Shdr } from './parse.js';
+import { SYM_SIZE, SYM_VALUE_OFF, SymWords, dynString, dynValue, dynsymTable, liveEntries, stringOffsets, vaddrToOffset, type ElfFile, type Shdr } from './parse.js';
 import type { Plan } from './plan.js';
 
 export function encodeDyn(elf: ElfFile, tag: number, val: number): Uint8Array {
@@ -101,13 +101,10 @@ export function updateSymbols(plan: Plan, elf: ElfFile, dynamicAddr: number | un
   const visit = (tableOff: number, count: number, strOff: number, strEnd: number, sectionSyms: boolean): void => {
     const named = dynamicAddr === undefined ? new Set<number>() : stringOffsets(elf, strOff, strEnd - strOff, '_DYNAMIC');
     if (named.size === 0 && !sectionSyms) return;
-    // st_info, st_other and st_shndx share one word (the second of an ELF64 entry, the fourth of an ELF32 one).
-    const infoWord = is64 ? 1 : 3;
     v.scanWords(tableOff, count, size, (i, w, at) => {
       if (i === 0) return;
-      const x = w[at + infoWord]!;
-      const info = elf.header.le ? x & 0xff : x >>> 24;
-      const shndx = elf.header.le ? x >>> 16 : x & 0xffff;
+      const info = SymWords.info(v, w, at);
+      const shndx = SymWords.shndx(v, w, at);
       const symAt = tableOff + i * size;
       if (sectionSyms && (info & 0xf) === 3 && sections.has(shndx)) plan.putWord(symAt + valOff, sections.get(shndx)!);
       else if (dynamicAddr !== undefined && named.has(w[at]!)) plan.putWord(symAt + valOff, dynamicAddr);
@@ -149,9 +146,8 @@ function computeReach(elf: ElfFile): number {
   // Entries past the end of the file (a count estimated from DT_GNU_HASH) have no size.
   const symCount = Math.max(0, Math.min(syms.count, Math.floor((v.size - syms.offset) / syms.entsize)));
   const sizes = new Uint32Array(syms.count);
-  // st_size: a word pair at byte 16 (ELF64), a word at byte 8 (ELF32).
   v.scanWords(syms.offset, symCount, syms.entsize, (i, w, at) => {
-    const size = is64 ? v.pair(w, at + 4) : w[at + 2]!;
+    const size = SymWords.size(v, w, at);
     // Sizes beyond any real object are corruption, not a reason to place a segment gigabytes away.
     if (i > 0 && size <= MAX_OBJECT) sizes[i] = size;
   });

@@ -4,7 +4,7 @@ import { withFileSource } from './bytes.js';
 import { guarded } from './guard.js';
 import { DF_1_PIE, DF_STATIC_TLS, DT, EDITABLE_ARCHES, ET, PT, SHT } from './constants.js';
 import { findEntryHook } from './hook-header.js';
-import { dynString, dynValue, dynsymTable, liveEntries, parseElf, versionNeeds, type ElfFile } from './parse.js';
+import { SymWords, dynString, dynValue, dynsymTable, liveEntries, parseElf, versionNeeds, type ElfFile } from './parse.js';
 
 export type ElfType = 'NONE' | 'REL' | 'EXEC' | 'DYN' | 'CORE' | 'OTHER';
 
@@ -124,11 +124,9 @@ function importedSymbols(elf: ElfFile): string[] {
   const t = dynsymTable(elf);
   if (!t || !elf.strtab) return [];
   const out = new Set<string>();
-  // Undefined symbols (st_shndx 0) with a name; st_shndx shares a word with st_info (see scanWords).
-  const infoWord = elf.header.bits === 64 ? 1 : 3;
+  // Undefined symbols (st_shndx 0) with a name.
   elf.view.scanWords(t.offset, t.count, t.entsize, (i, w, at) => {
-    const shndx = elf.header.le ? w[at + infoWord]! >>> 16 : w[at + infoWord]! & 0xffff;
-    if (i > 0 && shndx === 0 && w[at]! !== 0) out.add(dynString(elf, w[at]!, `symbol ${i} name`));
+    if (i > 0 && SymWords.shndx(elf.view, w, at) === 0 && w[at]! !== 0) out.add(dynString(elf, w[at]!, `symbol ${i} name`));
   });
   return [...out];
 }

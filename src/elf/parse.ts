@@ -75,15 +75,6 @@ export interface StrTab {
   size: number;
 }
 
-export interface Sym {
-  index: number;
-  at: number;
-  name: number;
-  info: number;
-  shndx: number;
-  value: number;
-}
-
 export interface ElfFile {
   view: ByteView;
   header: Header;
@@ -329,13 +320,27 @@ function gnuHashCount(elf: ElfFile, addr: number): number {
   }
 }
 
-export function readSym(elf: ElfFile, tableOff: number, index: number): Sym {
-  const v: ByteView = elf.view;
-  const at = tableOff + index * SYM_SIZE(v.is64);
-  return v.is64
-    ? { index, at, name: v.u32(at), info: v.u8(at + 4), shndx: v.u16(at + 6), value: v.u64Lossy(at + 8) }
-    : { index, at, name: v.u32(at), value: v.u32(at + 4), info: v.u8(at + 12), shndx: v.u16(at + 14) };
-}
+/**
+ * The fields of a symbol entry as ByteView.scanWords hands it over (`at`: the entry's first word, st_name),
+ * without a record per entry. ELF64: name, info|other|shndx, value (a word pair), size (a pair); ELF32: name,
+ * value, size, info|other|shndx. st_info, st_other and st_shndx share one word, in the file's byte order.
+ */
+export const SymWords = {
+  info(v: ByteView, w: Uint32Array, at: number): number {
+    const x = w[at + (v.is64 ? 1 : 3)]!;
+    return v.le ? x & 0xff : x >>> 24;
+  },
+  shndx(v: ByteView, w: Uint32Array, at: number): number {
+    const x = w[at + (v.is64 ? 1 : 3)]!;
+    return v.le ? x >>> 16 : x & 0xffff;
+  },
+  value(v: ByteView, w: Uint32Array, at: number): number {
+    return v.is64 ? v.pair(w, at + 2) : w[at + 1]!;
+  },
+  size(v: ByteView, w: Uint32Array, at: number): number {
+    return v.is64 ? v.pair(w, at + 4) : w[at + 2]!;
+  },
+};
 
 /**
  * Every offset, relative to a string table at [tableOff, tableOff+size), where `name` (NUL-terminated)

@@ -6,7 +6,7 @@ import { MambapatchError } from '../errors.js';
 import { alignDown, alignUp, isPow2 } from './bytes.js';
 import { ADDRESS_TAGS, DT, PF, PT, SHF, SHT, maxPageSize } from './constants.js';
 import { dynSections } from './dynamic.js';
-import { DYN_SIZE, SYM_SIZE, dynsymTable, liveEntries, parseElf, readSym, stringOffsets, vaddrToOffset, versionNeeds, type ElfFile, type Phdr } from './parse.js';
+import { DYN_SIZE, SYM_SIZE, SymWords, dynsymTable, liveEntries, parseElf, stringOffsets, vaddrToOffset, versionNeeds, type ElfFile, type Phdr } from './parse.js';
 import type { Plan } from './plan.js';
 
 export function problems(elf: ElfFile): Set<string> {
@@ -94,7 +94,7 @@ function dynamicChecks(elf: ElfFile, add: (s: string) => void): void {
     // Names only (no record per symbol): the value is read for the few named _DYNAMIC.
     if (named.size > 0)
       elf.view.scanWords(sym.offset, sym.count, sym.entsize, (i, w, at) => {
-        if (i > 0 && named.has(w[at]!) && readSym(elf, sym.offset, i).value !== p.vaddr) add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
+        if (i > 0 && named.has(w[at]!) && SymWords.value(elf.view, w, at) !== p.vaddr) add('_DYNAMIC in .dynsym disagrees with PT_DYNAMIC');
       });
   }
   for (const st of elf.shdrs) {
@@ -102,16 +102,14 @@ function dynamicChecks(elf: ElfFile, add: (s: string) => void): void {
     const strs = elf.shdrs[st.link];
     if (!strs) continue;
     const named = stringOffsets(elf, strs.offset, strs.size, '_DYNAMIC');
-    const is64 = elf.header.bits === 64;
-    const size = SYM_SIZE(is64);
-    // Words of an entry: name; ELF64 info|other|shndx, value (a pair); ELF32 value, size, info|other|shndx.
-    elf.view.scanWords(st.offset, Math.floor(st.size / size), size, (i, w, at) => {
+    const v = elf.view;
+    const size = SYM_SIZE(v.is64);
+    v.scanWords(st.offset, Math.floor(st.size / size), size, (i, w, at) => {
       const name = w[at]!;
       if (i === 0 || name === 0 || name >= strs.size) return;
-      const x = w[at + (is64 ? 1 : 3)]!;
-      const info = elf.header.le ? x & 0xff : x >>> 24;
-      const shndx = elf.header.le ? x >>> 16 : x & 0xffff;
-      const value = is64 ? elf.view.pair(w, at + 2) : w[at + 1]!;
+      const info = SymWords.info(v, w, at);
+      const shndx = SymWords.shndx(v, w, at);
+      const value = SymWords.value(v, w, at);
       if (named.has(name) && value !== p.vaddr) add('_DYNAMIC in .symtab disagrees with PT_DYNAMIC');
       if ((info & 0xf) === 3 && shndx > 0 && shndx < elf.shdrs.length) {
         const sec = elf.shdrs[shndx]!;
