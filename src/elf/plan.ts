@@ -114,6 +114,17 @@ export interface Range {
   len: number;
 }
 
+/** `ranges` sorted by offset, overlapping and touching ones merged (copies: the input is not changed). */
+export function mergeRanges(ranges: Range[]): Range[] {
+  const out: Range[] = [];
+  for (const r of [...ranges].sort((a, b) => a.off - b.off)) {
+    const last = out.at(-1);
+    if (last && r.off <= last.off + last.len) last.len = Math.max(last.len, r.off + r.len - last.off);
+    else out.push({ off: r.off, len: r.len });
+  }
+  return out;
+}
+
 /** Bytes to write at `off`: given, or copied from the original at `from`. */
 export interface Write extends Range {
   bytes?: Uint8Array;
@@ -262,14 +273,7 @@ export class Plan {
 
   /** The written original ranges, merged and sorted. */
   writtenRanges(): Range[] {
-    const rs = this.writes.map((w) => ({ off: w.off, len: w.len })).sort((a, b) => a.off - b.off);
-    const out: Range[] = [];
-    for (const r of rs) {
-      const last = out.at(-1);
-      if (last && r.off <= last.off + last.len) last.len = Math.max(last.len, r.off + r.len - last.off);
-      else out.push({ ...r });
-    }
-    return out;
+    return mergeRanges(this.writes);
   }
 
   /** Bytes of the original that differ in the result. */

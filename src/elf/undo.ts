@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { MambapatchError } from '../errors.js';
 import type { ByteView } from './bytes.js';
-import { RangeHasher, STREAM_CHUNK, type Output, type Plan, type Range, type Take } from './plan.js';
+import { RangeHasher, STREAM_CHUNK, mergeRanges, type Output, type Plan, type Range, type Take } from './plan.js';
 
 const PREFIX = 'MAMBAPATCH-UNDO:';
 export const UNDO_PREFIX = `${PREFIX}3:`;
@@ -89,14 +89,7 @@ export function recordRegions(rec: UndoRecord, editedSize: number): Range[] {
   for (const [off, b] of rec.c) push(off, b.length);
   if (len > 0) out.push({ off: at, len });
   if (editedSize > rec.s + len) out.push({ off: rec.s + len, len: editedSize - rec.s - len });
-  out.sort((a, b) => a.off - b.off);
-  const merged: Range[] = [];
-  for (const r of out) {
-    const last = merged.at(-1);
-    if (last && r.off <= last.off + last.len) last.len = Math.max(last.len, r.off + r.len - last.off);
-    else if (r.len > 0) merged.push({ ...r });
-  }
-  return merged;
+  return mergeRanges(out.filter((r) => r.len > 0));
 }
 
 function varint(out: number[], v: number): void {
