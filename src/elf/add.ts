@@ -49,16 +49,12 @@ export function prepareAdd(elf: ElfFile, name: string, opts: AddOptions = {}): P
   const versioned = info.versionNeeds.some((v) => v.file === name);
   const built = slot && strOff !== undefined && !versioned ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
   const { plan } = built;
-  const bytesChanged = plan.countChanged();
-  const moved = plan.moved();
-  const bytesMoved = moved.reduce((n, m) => n + m.length, 0);
+  const counts = plan.counts();
+  const { moved } = counts;
   const report: EditReport = {
     changed: true,
-    message: `added ${name} to ${file}: ${built.how} (${bytesChanged} bytes changed in place, ${plan.size - elf.view.size} added, ${bytesMoved} moved${moved.map((m) => ` [${m.from}, ${m.from + m.length}) → ${m.to}`).join('')})`,
-    bytesAdded: plan.size - elf.view.size,
-    bytesChanged,
-    bytesMoved,
-    moved,
+    message: `added ${name} to ${file}: ${built.how} (${counts.bytesChanged} bytes changed in place, ${counts.bytesAdded} added, ${counts.bytesMoved} moved${moved.map((m) => ` [${m.from}, ${m.from + m.length}) → ${m.to}`).join('')})`,
+    ...counts,
     tier: built.tier,
     detail: built.how,
   };

@@ -16,9 +16,9 @@ import { describe } from './info.js';
 import { Layout } from './layout.js';
 import { editInMemory } from './file.js';
 import type { ElfFile } from './parse.js';
-import { Plan, RESET } from './plan.js';
+import { Plan } from './plan.js';
 import { unchanged, type EditReport, type EditResult, type PreparedEdit } from './result.js';
-import { exactRestore, findRecords, sealedWriter, withRecordLength } from './undo.js';
+import { findRecords, removal, sealedWriter, withRecordLength, type Fallback } from './undo.js';
 
 /** The undo record's name field for an entry hook. */
 export const HOOK_RECORD_NAME = 'mambapatch-entry-hook';
@@ -81,17 +81,12 @@ export function prepareEntryHook(elf: ElfFile, blobFor: Uint8Array | ((arch: str
     const write = sealedWriter(plan, HOOK_RECORD_NAME, region.off + blob.length, recLen, file);
     return 'retry' in write ? write : { plan, layout, write, region };
   });
-  const bytesChanged = plan.countChanged();
-  const moved = plan.moved();
-  const bytesMoved = moved.reduce((n, m) => n + m.length, 0);
+  const counts = plan.counts();
   const detail = `new R+X segment at ${hex(region.vaddr)} (${blob.length} bytes of code), program header ${SLOT_TEXT[layout.newLoad!.slot]}`;
   const report: EditReport = {
     changed: true,
-    message: `added the entry hook to ${file} (${hdr.id}): ${detail} (${bytesChanged} bytes changed in place, ${plan.size - elf.view.size} added, ${bytesMoved} moved)`,
-    bytesAdded: plan.size - elf.view.size,
-    bytesChanged,
-    bytesMoved,
-    moved,
+    message: `added the entry hook to ${file} (${hdr.id}): ${detail} (${counts.bytesChanged} bytes changed in place, ${counts.bytesAdded} added, ${counts.bytesMoved} moved)`,
+    ...counts,
     tier: 'entry-hook',
     detail,
   };
@@ -138,51 +133,23 @@ export function prepareRemoveEntryHook(elf: ElfFile, opts: HookOptions = {}): Pr
   const mine = findRecords(elf.view, hook.offset + hook.header.size, seg.offset + seg.filesz)
     .filter((r) => r.rec.n === HOOK_RECORD_NAME)
     .at(-1);
-  const exact = exactRestore(elf.view, mine);
-  const size = elf.view.size;
-  const exactReport = (s: number): EditReport => ({
-    changed: true,
-    message: `removed the entry hook from ${file}: restored the original bytes (${size - s} bytes removed)`,
-    bytesAdded: s - size,
-    bytesChanged: 0,
-    bytesMoved: 0,
-    moved: [],
-    tier: 'undo',
-    detail: 'restored the original bytes',
-  });
-  const entryOnly = (): { plan: Plan; report: EditReport } => {
+  return removal(elf.view, mine, `removed the entry hook from ${file}`, (): Fallback => {
     const target = loadAt(elf, hook.originalEntry);
     if (!target || !(target.flags & PF.X)) {
       throw new MambapatchError(`the hook's original entry ${hex(hook.originalEntry)} is not in an executable segment; refusing to guess`, { file });
     }
     const plan = new Plan(elf);
     plan.putWord(24, hook.originalEntry);
-    const changed = plan.countChanged();
+    const counts = plan.counts();
     return {
       plan,
       report: {
         changed: true,
-        message: `removed the entry hook from ${file}: only the entry point was restored (the file changed since it was hooked; the unused segment stays) (${changed} bytes changed in place, 0 added, 0 moved)`,
-        bytesAdded: 0,
-        bytesChanged: changed,
-        bytesMoved: 0,
-        moved: [],
+        message: `removed the entry hook from ${file}: only the entry point was restored (the file changed since it was hooked; the unused segment stays) (${counts.bytesChanged} bytes changed in place, 0 added, 0 moved)`,
+        ...counts,
         tier: 'remove',
         detail: 'only the entry point was restored',
       },
     };
-  };
-  const fallback = exact ? undefined : entryOnly();
-  return {
-    report: exact ? exactReport(mine!.rec.s) : fallback!.report,
-    run: function* (take) {
-      if (exact) {
-        if (yield* exact(take)) return { report: exactReport(mine!.rec.s), exact: true };
-        yield RESET;
-      }
-      const f = fallback ?? entryOnly();
-      yield* f.plan.chunks(take);
-      return { report: f.report, exact: false, plan: f.plan };
-    },
-  };
+  });
 }

@@ -11,6 +11,7 @@
 import type { Hash } from 'node:crypto';
 import { ByteView, ByteWriter, ElfFormatError } from './bytes.js';
 import type { ElfFile, Phdr, Shdr } from './parse.js';
+import type { EditReport, MovedRange } from './result.js';
 
 /** No sane edit adds more than this (a new segment is at most the tables plus alignment padding). */
 const MAX_GROWTH = 1 << 30;
@@ -288,8 +289,14 @@ export class Plan {
   }
 
   /** Original bytes that sit at another offset in the result (the tail after an insertion). */
-  moved(): { from: number; to: number; length: number }[] {
+  moved(): MovedRange[] {
     if (!this.insert || this.insert.at >= this.orig.size) return [];
     return [{ from: this.insert.at, to: this.insert.at + this.insert.len, length: this.orig.size - this.insert.at }];
+  }
+
+  /** What the result does to the file, in numbers (every edit's report carries these). */
+  counts(): Pick<EditReport, 'bytesChanged' | 'bytesAdded' | 'bytesMoved' | 'moved'> {
+    const moved = this.moved();
+    return { bytesChanged: this.countChanged(), bytesAdded: this.size - this.orig.size, bytesMoved: moved.reduce((n, m) => n + m.length, 0), moved };
   }
 }

@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { MambapatchError } from '../errors.js';
 import type { ByteView } from './bytes.js';
-import { RangeHasher, STREAM_CHUNK, mergeRanges, type Output, type Plan, type Range, type Take } from './plan.js';
+import { RESET, RangeHasher, STREAM_CHUNK, mergeRanges, type Output, type Plan, type Range, type Take } from './plan.js';
+import type { EditReport, MovedRange, PreparedEdit } from './result.js';
 
 const PREFIX = 'MAMBAPATCH-UNDO:';
 export const UNDO_PREFIX = `${PREFIX}3:`;
@@ -304,9 +305,55 @@ export interface FoundRecord {
  * own-bytes hash is checked here with positional reads; the original's hash (and a v2 record's whole-file
  * hash) while the restore streams, which then reports whether it was exact.
  */
-export function exactRestore(view: ByteView, found: FoundRecord | undefined): ((take: Take) => Output<boolean>) | undefined {
+function exactRestore(view: ByteView, found: FoundRecord | undefined): ((take: Take) => Output<boolean>) | undefined {
   if (!found) return undefined;
   const range = { off: found.off, len: found.len };
   if (found.rec.v === 3 && hashRanges(view, recordRegions(found.rec, view.size), range) !== found.rec.e) return undefined;
   return (take) => restore(view, found.rec, range, take);
+}
+
+/** The edit a removal falls back to: planned in place, verified as any edit is. */
+export interface Fallback {
+  plan: Plan;
+  report: EditReport;
+  expectNeeded?: string[];
+}
+
+/**
+ * A removal (`what`: "removed NAME from FILE"): the original bytes back when `found` restores exactly,
+ * else `fallback()`, planned at once when there is no exact restore to try, or only when the restore
+ * turns out stale while it streams (what it wrote is dropped first).
+ */
+export function removal(view: ByteView, found: FoundRecord | undefined, what: string, fallback: () => Fallback): PreparedEdit {
+  const exact = exactRestore(view, found);
+  const restored = exact && restoredReport(what, found!.rec, view.size);
+  const planned = restored ? undefined : fallback();
+  return {
+    report: restored || planned!.report,
+    run: function* (take) {
+      if (exact) {
+        if (yield* exact(take)) return { report: restored!, exact: true };
+        yield RESET;
+      }
+      const f = planned ?? fallback();
+      yield* f.plan.chunks(take);
+      return { report: f.report, exact: false, plan: f.plan, expectNeeded: f.expectNeeded };
+    },
+  };
+}
+
+/** What giving back the original of `rec` does: the added bytes go, the shifted tail moves back. */
+function restoredReport(what: string, rec: UndoRecord, editedSize: number): EditReport {
+  const [at, len] = rec.i ?? [rec.s, 0];
+  const moved: MovedRange[] = at < rec.s ? [{ from: at + len, to: at, length: rec.s - at }] : [];
+  return {
+    changed: true,
+    message: `${what}: restored the original bytes (${editedSize - rec.s} bytes removed)`,
+    bytesAdded: rec.s - editedSize,
+    bytesChanged: 0,
+    bytesMoved: moved.reduce((n, m) => n + m.length, 0),
+    moved,
+    tier: 'undo',
+    detail: 'restored the original bytes',
+  };
 }

@@ -113,8 +113,13 @@ describe.skipIf(missing({ tools: ['gcc', 'objcopy', 'eu-elflint', 'aarch64-linux
       const restored = join(tmp.dir, `${t.arch}-${t.id}.restored`);
       const rm = cli('remove-entry-hook', hooked, '--output', restored, '--json');
       expect(rm.status).toBe(0);
-      expect(JSON.parse(rm.stdout)).toMatchObject({ ok: true, changed: true, tier: 'undo' });
+      const back = JSON.parse(rm.stdout);
+      expect(back).toMatchObject({ ok: true, changed: true, tier: 'undo' });
       expect(readFileSync(restored).equals(readFileSync(orig))).toBe(true);
+      // The removal reports the mirror of the edit: the added bytes go, the shifted tail moves back.
+      expect(back.bytesAdded + res.bytesAdded).toBe(0);
+      expect(back.bytesMoved).toBe(res.bytesMoved);
+      expect(back.moved).toEqual(res.moved.map((m: { from: number; to: number; length: number }) => ({ from: m.to, to: m.from, length: m.length })));
     });
 
     it('in place: keeps mode, owner and hard links of other names; a changed file gets only its entry back', async () => {

@@ -35,9 +35,18 @@ describe.skipIf(missing({ tools: ['gcc'] }))('writing on the thread pool', () =>
       expect(asyncReport).toEqual(syncReport);
       expect(readFileSync(async).equals(readFileSync(sync)), `${input}: add`).toBe(true);
 
+      // What the report says matches the files: the size, and where the tail an insertion shifted went.
+      expect(syncReport.bytesAdded).toBe(readFileSync(sync).length - orig.length);
+      expect(syncReport.bytesMoved).toBe(syncReport.moved.reduce((n, m) => n + m.length, 0));
+      // (The moved tail holds the section headers, which the edit updates in place: only its bounds are checked.)
+      for (const m of syncReport.moved) expect(m.to + m.length).toBeLessThanOrEqual(readFileSync(sync).length);
+
       const back = join(tmp.dir, `${i}.back`);
-      expect((await editElfFileAsync(async, remove(async), { output: back })).tier).toBe('undo');
+      const undone = await editElfFileAsync(async, remove(async), { output: back });
+      expect(undone.tier).toBe('undo');
       expect(readFileSync(back).equals(orig), `${input}: exact removal`).toBe(true);
+      expect(undone.bytesAdded + syncReport.bytesAdded).toBe(0);
+      expect(undone.moved).toEqual(syncReport.moved.map((m) => ({ from: m.to, to: m.from, length: m.length })));
 
       // The file's last byte changed since the edit: only the final hash tells, after every chunk was
       // written; both writers then start over and delete the entry in place.
