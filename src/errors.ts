@@ -40,3 +40,9 @@ export function oneLine(err: unknown): string {
   }
   return String(err).split('\n')[0] ?? '';
 }
+
+/** An error opening or reading `file` as one line naming it (the errno code when there is one); ours pass through. */
+export function cannotRead(e: unknown, file: string): never {
+  if (e instanceof MambapatchError) throw e;
+  throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+}

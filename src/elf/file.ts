@@ -10,7 +10,7 @@
  * drops from about 120 ms to 80 ms).
  */
 import * as fs from 'node:fs';
-import { MambapatchError } from '../errors.js';
+import { MambapatchError, cannotRead } from '../errors.js';
 import { writeAtomicWith, writeAtomicWithAsync, type AtomicWriteOptions } from '../fsutil/atomic.js';
 import { FileSource } from './bytes.js';
 import { guarded } from './guard.js';
@@ -174,11 +174,6 @@ function verifyWritten(s: Started, fd: number, size: number, r: RunResult): void
 function cannotWrite(e: unknown, target: string): never {
   if (e instanceof MambapatchError) throw e;
   throw new MambapatchError(`cannot write: ${(e as Error).message}`, { file: target });
-}
-
-function cannotRead(e: unknown, path: string): never {
-  if (e instanceof MambapatchError) throw e;
-  throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
 }
 
 /**

@@ -1,6 +1,6 @@
 /** What `mambapatch elf info` shows: a summary of an ELF file read through PT_DYNAMIC. */
-import { MambapatchError } from '../errors.js';
 import { withFileSource } from './bytes.js';
+import { cannotRead } from '../errors.js';
 import { guarded } from './guard.js';
 import { DF_1_PIE, DF_STATIC_TLS, DT, EDITABLE_ARCHES, ET, PT, SHT } from './constants.js';
 import { findEntryHook } from './hook-header.js';
@@ -51,8 +51,7 @@ export function readElfFile(path: string, opts: { symbols?: boolean } = {}): Elf
   try {
     return withFileSource(path, (src) => guarded(path, 'cannot read', () => describe(parseElf(src, path), opts)));
   } catch (e) {
-    if (e instanceof MambapatchError) throw e;
-    throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
+    return cannotRead(e, path);
   }
 }
 

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EXIT, MambapatchError } from '../errors.js';
+import { EXIT, MambapatchError, cannotRead } from '../errors.js';
 import {
   SHIM_ARCHES, buildShim, compilerHint, findCompiler, hostArch, isShimArch,
   type ShimArch,
@@ -91,7 +91,7 @@ export function shimInfo(file: string): { arch: string; version: string } {
   try {
     data = fs.readFileSync(file);
   } catch (err) {
-    throw new MambapatchError(`cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+    cannotRead(err, file);
   }
   if (data.length < 4 || data.readUInt32BE(0) !== 0x7f454c46) throw new MambapatchError('not an ELF file', { file });
   const at = data.indexOf(MARKER, 0, 'latin1');
