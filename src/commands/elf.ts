@@ -4,10 +4,21 @@ import { MambapatchError } from '../errors.js';
 import { printJson, say, warn, type OutputOptions } from '../output.js';
 import { action, withCommonFlags } from './common.js';
 import { readElfFile, type ElfInfo } from '../elf/info.js';
-import type { EditReport } from '../elf/result.js';
+import type { ElfFile } from '../elf/parse.js';
+import type { EditReport, PreparedEdit } from '../elf/result.js';
 
-/** The editing half of the engine, loaded only by the commands that edit (inspection starts faster). */
-const editor = () => import('../elf/index.js');
+type Editor = typeof import('../elf/index.js');
+
+/**
+ * Runs one edit of `file` (into --output when given). The editing half of the engine is loaded only here,
+ * by the commands that edit: inspection starts faster.
+ */
+async function edit(file: string, opts: EditOpts, prepare: (m: Editor, elf: ElfFile) => PreparedEdit): Promise<EditReport> {
+  const m = await import('../elf/index.js');
+  return m.editElfFileAsync(file, (elf) => prepare(m, elf), { output: opts.output });
+}
+
+const OUTPUT = ['--output <out>', 'write the result to OUT instead of replacing FILE'] as const;
 
 function infoLines(file: string, i: ElfInfo): string[] {
   const lines = [
@@ -32,9 +43,9 @@ function infoLines(file: string, i: ElfInfo): string[] {
   return lines;
 }
 
-function renderEdit(opts: OutputOptions, file: string, out: string | undefined, r: EditReport): void {
+function renderEdit(opts: EditOpts, file: string, r: EditReport): void {
   if (opts.json) {
-    printJson({ ok: true, file, output: out ?? file, ...r });
+    printJson({ ok: true, file, output: opts.output ?? file, ...r });
   } else {
     say(opts, r.message);
   }
@@ -72,17 +83,16 @@ export function register(program: Command): void {
       .argument('<file>')
       .argument('<name>', 'library name to add, e.g. libmambapatch.so')
       .option('--first', 'insert before every other DT_NEEDED (interposition); default: last')
-      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .option(...OUTPUT)
       .description('add one DT_NEEDED entry, changing as few bytes as possible'),
   ).action(
     action(async (file: string, name: string, opts: EditOpts) => {
       checkName(name);
-      const { editElfFileAsync, prepareAdd } = await editor();
-      const r = await editElfFileAsync(file, (elf) => prepareAdd(elf, name, { first: opts.first, file }), { output: opts.output });
+      const r = await edit(file, opts, (m, elf) => m.prepareAdd(elf, name, { first: opts.first, file }));
       if (r.changed && findStaticTls(name) && readElfFile(opts.output ?? file, { symbols: false }).kind === 'library') {
         warn(opts, `${name} uses initial-exec TLS (DF_STATIC_TLS); ${file} may fail to load with dlopen ("cannot allocate memory in static TLS block")`);
       }
-      renderEdit(opts, file, opts.output, r);
+      renderEdit(opts, file, r);
     }),
   );
 
@@ -91,14 +101,12 @@ export function register(program: Command): void {
       .command('remove-needed')
       .argument('<file>')
       .argument('<name>')
-      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .option(...OUTPUT)
       .description('remove one DT_NEEDED entry (byte-for-byte restore when this tool added it)'),
   ).action(
     action(async (file: string, name: string, opts: EditOpts) => {
       checkName(name);
-      const { editElfFileAsync, prepareRemove } = await editor();
-      const r = await editElfFileAsync(file, (elf) => prepareRemove(elf, name, { file }), { output: opts.output });
-      renderEdit(opts, file, opts.output, r);
+      renderEdit(opts, file, await edit(file, opts, (m, elf) => m.prepareRemove(elf, name, { file })));
     }),
   );
 
@@ -106,17 +114,15 @@ export function register(program: Command): void {
     elf
       .command('add-entry-hook')
       .argument('<file>')
-      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .option(...OUTPUT)
       .option('--blob <blob>', "the hook blob to add (default: the shipped supervisor for FILE's architecture)")
       .description('add the supervisor entry hook to an executable (static ones too): a new R+X segment that runs first'),
   ).action(
     action(async (file: string, opts: EditOpts) => {
       // Loaded only here: the blob locator brings the compiler lookup with it, which add-needed never needs.
       const { hookBlob, readHookBlob } = await import('../supervisor/blob.js');
-      const { editElfFileAsync, prepareEntryHook } = await editor();
       const blob = opts.blob ? readHookBlob(opts.blob).bytes : (arch: string) => hookBlob(arch).bytes;
-      const r = await editElfFileAsync(file, (elf) => prepareEntryHook(elf, blob, { file }), { output: opts.output });
-      renderEdit(opts, file, opts.output, r);
+      renderEdit(opts, file, await edit(file, opts, (m, elf) => m.prepareEntryHook(elf, blob, { file })));
     }),
   );
 
@@ -124,13 +130,11 @@ export function register(program: Command): void {
     elf
       .command('remove-entry-hook')
       .argument('<file>')
-      .option('--output <out>', 'write the result to OUT instead of replacing FILE')
+      .option(...OUTPUT)
       .description('remove the entry hook (byte-for-byte restore of the original)'),
   ).action(
     action(async (file: string, opts: EditOpts) => {
-      const { editElfFileAsync, prepareRemoveEntryHook } = await editor();
-      const r = await editElfFileAsync(file, (elf) => prepareRemoveEntryHook(elf, { file }), { output: opts.output });
-      renderEdit(opts, file, opts.output, r);
+      renderEdit(opts, file, await edit(file, opts, (m, elf) => m.prepareRemoveEntryHook(elf, { file })));
     }),
   );
 }
