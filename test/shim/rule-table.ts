@@ -2,6 +2,38 @@
  * The rule table of the shim's tests, shared with the supervisor's (test/supervisor), which must give
  * identical results: [kind, current mode, requested mode, result for a second group member].
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { worldTmp } from '../helpers/tmp.js';
+import { GROUP, OWNER } from '../helpers/users.js';
+
+/**
+ * The tree both rule tests run on, owned by another uid: a fresh setgid directory of OWNER:GROUP that every
+ * uid can traverse (`create` in beforeAll, `cleanup` in afterAll), and `node`, a new file or directory
+ * in it owned by OWNER:GROUP with an exact mode.
+ */
+export function ruleTree(tag: string): { dir(): string; create(): void; cleanup(): void; node(kind: 'dir' | 'file', mode: number): string } {
+  let tmp: { dir: string; cleanup: () => void } | undefined;
+  let n = 0;
+  return {
+    dir: () => tmp!.dir,
+    create() {
+      tmp = worldTmp(tag);
+      fs.chmodSync(tmp.dir, 0o2775);
+      fs.chownSync(tmp.dir, OWNER.uid, GROUP);
+    },
+    cleanup: () => tmp?.cleanup(),
+    node(kind, mode) {
+      const p = path.join(tmp!.dir, `${kind}${n++}`);
+      if (kind === 'dir') fs.mkdirSync(p);
+      else fs.writeFileSync(p, 'x');
+      fs.chownSync(p, OWNER.uid, GROUP);
+      fs.chmodSync(p, mode);
+      return p;
+    },
+  };
+}
+
 export const MODES: Array<['dir' | 'file', number, number, string]> = [
   ['dir', 0o2775, 0o775, 'rc=0 errno=0'],
   ['dir', 0o2775, 0o2775, 'rc=0 errno=0'],

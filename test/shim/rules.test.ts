@@ -7,10 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
-import { worldTmp } from '../helpers/tmp.js';
-import { GROUP, MEMBER, OWNER } from '../helpers/users.js';
+import { MEMBER, OWNER } from '../helpers/users.js';
 import { buildBinaries, runTarget, shimFile, TARGETS } from './fixtures.js';
-import { MODE_FUNCTIONS, MODES, OWNER_CASES, TIME_FUNCTIONS } from './rule-table.js';
+import { MODE_FUNCTIONS, MODES, OWNER_CASES, TIME_FUNCTIONS, ruleTree } from './rule-table.js';
 
 const t = TARGETS.x86_64;
 const needs = process.arch === 'x64' ? missing({ root: true, tools: ['gcc', 'g++', 'setpriv'] }) : 'native suite runs on x86_64';
@@ -18,25 +17,13 @@ const SHIM = shimFile('x86_64');
 
 describe.skipIf(needs)('shim safety rules', () => {
   let calls: string;
-  let tmp: { dir: string; cleanup: () => void };
-  let n = 0;
+  const tree = ruleTree('shim-rules');
+  const node = tree.node;
   beforeAll(() => {
     calls = buildBinaries(t).calls;
-    tmp = worldTmp('shim-rules');
-    fs.chmodSync(tmp.dir, 0o2775);
-    fs.chownSync(tmp.dir, OWNER.uid, GROUP);
+    tree.create();
   });
-  afterAll(() => tmp?.cleanup());
-
-  /** A fresh file or directory owned by OWNER:GROUP with an exact mode. */
-  const node = (kind: 'dir' | 'file', mode: number): string => {
-    const p = path.join(tmp.dir, `${kind}${n++}`);
-    if (kind === 'dir') fs.mkdirSync(p);
-    else fs.writeFileSync(p, 'x');
-    fs.chownSync(p, OWNER.uid, GROUP);
-    fs.chmodSync(p, mode);
-    return p;
-  };
+  afterAll(() => tree.cleanup());
   const run = (who: typeof MEMBER, args: string[], env: Record<string, string> = {}) =>
     runTarget(t, who, calls, args, env);
   const withShim = (who: typeof MEMBER, args: string[], env: Record<string, string> = {}) =>
@@ -56,7 +43,7 @@ describe.skipIf(needs)('shim safety rules', () => {
   }
 
   it('keeps errno for failures that are not EPERM', () => {
-    const missingFile = path.join(tmp.dir, 'no-such-file');
+    const missingFile = path.join(tree.dir(), 'no-such-file');
     expect(withShim(MEMBER, ['chmod', missingFile, '775']).stdout.trim()).toBe('rc=-1 errno=ENOENT');
     expect(withShim(MEMBER, ['utimensat', missingFile, '0']).stdout.trim()).toBe('rc=-1 errno=ENOENT');
     const readOnly = node('file', 0o644); // a plain touch needs write access: EACCES stays EACCES

@@ -8,10 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
-import { worldTmp } from '../helpers/tmp.js';
-import { GROUP, MEMBER, OWNER } from '../helpers/users.js';
+import { MEMBER, OWNER } from '../helpers/users.js';
 import { buildBinaries, runTarget, shimFile, TARGETS } from '../shim/fixtures.js';
-import { MODE_FUNCTIONS, MODES, OWNER_CASES, TIME_FUNCTIONS } from '../shim/rule-table.js';
+import { MODE_FUNCTIONS, MODES, OWNER_CASES, TIME_FUNCTIONS, ruleTree } from '../shim/rule-table.js';
 import { drivers, type Program } from './fixtures.js';
 
 const t = TARGETS.x86_64;
@@ -23,25 +22,14 @@ const shimAnswers = new Map<string, string>();
 describe.skipIf(needs).each(['static', 'static-pie'] as const)('supervisor: the shim rules, %s', (kind) => {
   let calls: Program;
   let dynamicCalls: string;
-  let tmp: { dir: string; cleanup: () => void };
-  let n = 0;
+  const tree = ruleTree(`sup-rules-${kind}`);
+  const node = tree.node;
   beforeAll(() => {
     calls = drivers(t, kind).calls;
     dynamicCalls = buildBinaries(t).calls;
-    tmp = worldTmp(`sup-rules-${kind}`);
-    fs.chmodSync(tmp.dir, 0o2775);
-    fs.chownSync(tmp.dir, OWNER.uid, GROUP);
+    tree.create();
   });
-  afterAll(() => tmp?.cleanup());
-
-  const node = (k: 'dir' | 'file', mode: number): string => {
-    const p = path.join(tmp.dir, `${k}${n++}`);
-    if (k === 'dir') fs.mkdirSync(p);
-    else fs.writeFileSync(p, 'x');
-    fs.chownSync(p, OWNER.uid, GROUP);
-    fs.chmodSync(p, mode);
-    return p;
-  };
+  afterAll(() => tree.cleanup());
   const hooked = (who: typeof MEMBER, args: string[], env: Record<string, string> = {}) => runTarget(t, who, calls.hooked, args, env);
   const plain = (who: typeof MEMBER, args: string[], env: Record<string, string> = {}) => runTarget(t, who, calls.plain, args, env);
   const shim = (args: string[], env: Record<string, string> = {}) =>
@@ -76,7 +64,7 @@ describe.skipIf(needs).each(['static', 'static-pie'] as const)('supervisor: the 
   it('MAMBAPATCH_TIME_WINDOW; errno kept (ENOENT, EACCES) as the shim', () => {
     const p = node('file', 0o664);
     const ro = node('file', 0o644);
-    const missingFile = path.join(tmp.dir, 'no-such-file');
+    const missingFile = path.join(tree.dir(), 'no-such-file');
     const cases: Array<[string[], Record<string, string>]> = [
       [['utimensat', p, '60'], {}],
       [['utimensat', p, '60'], { MAMBAPATCH_TIME_WINDOW: '120' }],
