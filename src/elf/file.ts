@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { MambapatchError, cannotRead } from '../errors.js';
-import { writeAtomicWith, writeAtomicWithAsync, type AtomicWriteOptions } from '../fsutil/atomic.js';
+import { copyFd, writeAtomicWith, writeAtomicWithAsync, type AtomicWriteOptions } from '../fsutil/atomic.js';
 import { FileSource } from './bytes.js';
 import { guarded } from './guard.js';
 import { describe } from './info.js';
@@ -225,8 +225,8 @@ export function editElfFile(path: string, prepare: Prepare, opts: EditFileOption
       writeAtomicWith(
         s.target,
         (fd, wrote) => {
+          if (!s.p.run) return copyFd(s.src.fd, fd, wrote);
           const sink = new FdSink(fd, wrote);
-          if (!s.p.run) return copyAll(s.src, sink);
           const r = drain(s.p.run(scratch()), sink);
           report = r.report;
           verifyWritten(s, fd, sink.size, r);
@@ -248,7 +248,7 @@ export async function editElfFileAsync(path: string, prepare: Prepare, opts: Edi
       await writeAtomicWithAsync(
         s.target,
         async (fd, wrote) => {
-          if (!s.p.run) return copyAll(s.src, new FdSink(fd, wrote));
+          if (!s.p.run) return copyFd(s.src.fd, fd, wrote);
           const { result: r, size } = await writeBehind(s.p.run, fd, wrote);
           report = r.report;
           verifyWritten(s, fd, size, r);
@@ -260,13 +260,4 @@ export async function editElfFileAsync(path: string, prepare: Prepare, opts: Edi
     }
     return report;
   });
-}
-
-function copyAll(src: FileSource, sink: Sink): void {
-  const buf = Buffer.alloc(1 << 20);
-  for (let off = 0; off < src.size; off += buf.length) {
-    const n = Math.min(buf.length, src.size - off);
-    src.read(buf, n, off);
-    sink.write(buf.subarray(0, n), off);
-  }
 }

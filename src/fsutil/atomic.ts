@@ -125,20 +125,25 @@ export function copyFileAtomic(src: string, file: string, opts: AtomicWriteOptio
     (fd, wrote) => {
       const from = fs.openSync(src, 'r');
       try {
-        const buf = Buffer.alloc(1 << 20);
-        for (let pos = 0; ; ) {
-          const n = fs.readSync(from, buf, 0, buf.length, pos);
-          if (n === 0) break;
-          for (let done = 0; done < n; ) done += fs.writeSync(fd, buf, done, n - done, pos + done);
-          wrote(n);
-          pos += n;
-        }
+        copyFd(from, fd, wrote);
       } finally {
         fs.closeSync(from);
       }
     },
     opts,
   );
+}
+
+/** Copies everything readable from descriptor `from` to the same offsets of `to`, 1 MiB at a time. */
+export function copyFd(from: number, to: number, wrote: (bytes: number) => void): void {
+  const buf = Buffer.alloc(1 << 20);
+  for (let pos = 0; ; ) {
+    const n = fs.readSync(from, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    for (let done = 0; done < n; ) done += fs.writeSync(to, buf, done, n - done, pos + done);
+    wrote(n);
+    pos += n;
+  }
 }
 
 export function fsyncDir(dir: string): void {

@@ -191,6 +191,10 @@ describe.skipIf(skip)('elf edge cases', () => {
       expect({ id: f.id, status: r.status, stderr: r.stderr }).toEqual({ id: f.id, status: 0, stderr: '' });
       expect(readFileSync(copy).equals(orig)).toBe(true);
       expect(statSync(copy).ino, 'the file was not replaced').toBe(before.ino);
+      // With --output, the output is a copy of the input.
+      const out = join(tmp.dir, `${f.id}.already.out`);
+      expect((await cli('elf', 'add-needed', copy, 'libc.so.6', '--output', out)).status).toBe(0);
+      expect(readFileSync(out).equals(orig), `${f.id}: --output copy`).toBe(true);
       const api = addNeeded(orig, 'libc.so.6');
       expect({ changed: api.changed, bytesAdded: api.bytesAdded, bytesChanged: api.bytesChanged }).toEqual({ changed: false, bytesAdded: 0, bytesChanged: 0 });
       expect(Buffer.from(api.data).equals(orig)).toBe(true);
