@@ -5,17 +5,14 @@
  * round-trips exactly.
  * Peak RSS comes from GNU time (`%M`); no timing is asserted (speed lives in `npm run bench elf`).
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
+import { TIME, cliPeak } from '../helpers/peak.js';
 import { worldTmp } from '../helpers/tmp.js';
 import { MARKER_NAME, bigExecutable, corpus } from './fixtures.js';
 
-const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
-const TIME = '/usr/bin/time';
 /** What the same command may use on the big file beyond the small one: buffers, caches, tables. */
 const MARGIN_KIB = 16 * 1024;
 /** The limit the engine promises for every command on any file (issue 9; `npm run bench elf` checks libLLVM). */
@@ -29,12 +26,7 @@ beforeAll(() => {
 });
 afterAll(() => tmp?.cleanup());
 
-/** Runs the CLI under GNU time; returns its exit status and peak RSS in KiB. */
-function peak(...args: string[]): { status: number | null; kib: number; stderr: string } {
-  const r = spawnSync(TIME, ['-f', 'PEAK %M', process.execPath, CLI, 'elf', ...args, '--quiet'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  const m = /PEAK (\d+)\s*$/.exec(r.stderr);
-  return { status: r.status, kib: m ? Number(m[1]) : NaN, stderr: r.stderr };
-}
+const peak = (...args: string[]) => cliPeak(['elf', ...args, '--quiet']);
 
 describe.skipIf(skip)('elf engine at scale', () => {
   it('peak memory of inspection and edits does not grow with the file size', () => {

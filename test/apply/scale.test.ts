@@ -1,0 +1,71 @@
+/**
+ * apply and revert keep memory bounded: on a shared prefix whose libmamba carries 160 MiB more (a section
+ * of incompressible bytes, as debug info would be), `apply --method needed` (which streams the edit and
+ * the backup archive) and `revert` (which hashes, extracts and restores the original) peak within a fixed
+ * margin of the same commands on the plain stand-in, and under 64 MiB; the big prefix is still fixed for
+ * a second member of the group and comes back exactly.
+ * Peak RSS comes from GNU time (`%M`) in a child process; no timing is asserted.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { missing } from '../helpers/env.js';
+import { TIME, cliPeak } from '../helpers/peak.js';
+import { FAIL_2X, makePrefix, memberInstall, snapshot, type Fixture } from '../fixtures/prefix.js';
+
+/** What the same command may use on the big prefix beyond the small one. */
+const MARGIN_KIB = 16 * 1024;
+/** The engine's limit for every command on any file (issue 9). */
+const LIMIT_KIB = 64 * 1024;
+const PAD_MIB = 160;
+
+const needs = missing({ root: true, tools: ['g++', 'setpriv', 'objcopy', TIME] });
+const fixtures: Fixture[] = [];
+afterAll(() => fixtures.forEach((f) => f.cleanup()));
+
+/** Adds `mib` MiB of random bytes to `lib` as a non-allocated section, writing through its pkgs/ hard link. */
+function pad(lib: string, mib: number, dir: string): void {
+  const blob = path.join(dir, 'pad.bin');
+  const fd = fs.openSync(blob, 'w');
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < mib; i++) fs.writeSync(fd, randomFillSync(chunk));
+  fs.closeSync(fd);
+  const padded = path.join(dir, 'padded.so');
+  execFileSync('objcopy', ['--add-section', `.mambapatch.test.pad=${blob}`, lib, padded]);
+  fs.copyFileSync(padded, lib); // in place: owner, mode and the pkgs/ hard link stay
+  fs.rmSync(blob);
+  fs.rmSync(padded);
+}
+
+describe.skipIf(needs)('apply and revert at scale', () => {
+  it(`peak memory does not grow with libmamba's size (+${PAD_MIB} MiB); the big prefix is fixed and reverted exactly`, () => {
+    const run = (tag: string, padMiB: number): { apply: number; revert: number } => {
+      const f = makePrefix(tag, { mamba2: true });
+      fixtures.push(f);
+      const lib = path.join(f.prefix, 'lib', 'libmamba.so.4');
+      if (padMiB) pad(lib, padMiB, f.dir);
+      expect(fs.statSync(lib).size).toBeGreaterThan(padMiB << 20);
+      const original = snapshot(f.prefix);
+      expect(memberInstall(f.prefix).stderr).toContain(FAIL_2X);
+
+      const apply = cliPeak(['apply', f.prefix, '--method', 'needed', '-q']);
+      expect(apply.status, apply.stderr).toBe(0);
+      const fixed = memberInstall(f.prefix);
+      expect({ status: fixed.status, stderr: fixed.stderr }).toEqual({ status: 0, stderr: '' });
+
+      const revert = cliPeak(['revert', f.prefix, '-q']);
+      expect(revert.status, revert.stderr).toBe(0);
+      expect(snapshot(f.prefix)).toEqual(original);
+      return { apply: apply.kib, revert: revert.kib };
+    };
+    const small = run('apply-scale-small', 0);
+    const big = run('apply-scale-big', PAD_MIB);
+    console.log(`apply/revert peak KiB: plain ${JSON.stringify(small)}, +${PAD_MIB} MiB ${JSON.stringify(big)}`);
+    for (const what of ['apply', 'revert'] as const) {
+      expect(big[what] - small[what], `${what}: ${big[what]} KiB with +${PAD_MIB} MiB vs ${small[what]} KiB`).toBeLessThan(MARGIN_KIB);
+      expect(big[what], `${what}: ${big[what]} KiB with +${PAD_MIB} MiB`).toBeLessThan(LIMIT_KIB);
+    }
+  }, 300_000);
+});
