@@ -1,8 +1,8 @@
 /**
  * apply and revert keep memory bounded: on a shared prefix whose libmamba carries 160 MiB more (a section
  * of incompressible bytes, as debug info would be), `apply --method needed` (which streams the edit and
- * the backup archive) and `revert` (which hashes, extracts and restores the original) peak within a fixed
- * margin of the same commands on the plain stand-in, and under 64 MiB; the big prefix is still fixed for
+ * the backup archive), `status` and `doctor` on the patched prefix, and `revert` (which hashes, extracts
+ * and restores the original) peak within a fixed margin of the same commands on the plain stand-in, and under 64 MiB; the big prefix is still fixed for
  * a second member of the group and comes back exactly.
  * Peak RSS comes from GNU time (`%M`) in a child process; no timing is asserted.
  */
@@ -41,7 +41,7 @@ function pad(lib: string, mib: number, dir: string): void {
 
 describe.skipIf(needs)('apply and revert at scale', () => {
   it(`peak memory does not grow with libmamba's size (+${PAD_MIB} MiB); the big prefix is fixed and reverted exactly`, () => {
-    const run = (tag: string, padMiB: number): { apply: number; revert: number } => {
+    const run = (tag: string, padMiB: number): Record<'apply' | 'status' | 'doctor' | 'revert', number> => {
       const f = makePrefix(tag, { mamba2: true });
       fixtures.push(f);
       const lib = path.join(f.prefix, 'lib', 'libmamba.so.4');
@@ -54,16 +54,21 @@ describe.skipIf(needs)('apply and revert at scale', () => {
       expect(apply.status, apply.stderr).toBe(0);
       const fixed = memberInstall(f.prefix);
       expect({ status: fixed.status, stderr: fixed.stderr }).toEqual({ status: 0, stderr: '' });
+      // Inspection of the patched prefix: status compares the patched file with its record, doctor reads it.
+      const status = cliPeak(['status', f.prefix, '--check', '-q']);
+      expect(status.status, status.stderr).toBe(0);
+      const doctor = cliPeak(['doctor', f.prefix, '--json']);
+      expect(doctor.status === 0 || doctor.status === 3, doctor.stderr).toBe(true);
 
       const revert = cliPeak(['revert', f.prefix, '-q']);
       expect(revert.status, revert.stderr).toBe(0);
       expect(snapshot(f.prefix)).toEqual(original);
-      return { apply: apply.kib, revert: revert.kib };
+      return { apply: apply.kib, status: status.kib, doctor: doctor.kib, revert: revert.kib };
     };
     const small = run('apply-scale-small', 0);
     const big = run('apply-scale-big', PAD_MIB);
-    console.log(`apply/revert peak KiB: plain ${JSON.stringify(small)}, +${PAD_MIB} MiB ${JSON.stringify(big)}`);
-    for (const what of ['apply', 'revert'] as const) {
+    console.log(`peak KiB: plain ${JSON.stringify(small)}, +${PAD_MIB} MiB ${JSON.stringify(big)}`);
+    for (const what of ['apply', 'status', 'doctor', 'revert'] as const) {
       expect(big[what] - small[what], `${what}: ${big[what]} KiB with +${PAD_MIB} MiB vs ${small[what]} KiB`).toBeLessThan(MARGIN_KIB);
       expect(big[what], `${what}: ${big[what]} KiB with +${PAD_MIB} MiB`).toBeLessThan(LIMIT_KIB);
     }
