@@ -249,7 +249,9 @@ export class Layout {
     const start = alignUp(at, 8);
     const gap = alignUp(start - at + len, align);
     plan.insert = { at, len: gap };
-    for (const q of this.phdrs) if (q !== p && q.type !== PT.NULL && q.offset >= at && (q.filesz > 0 || q.type === PT.LOAD)) q.offset += gap;
+    // Every later segment moves with its bytes, empty ones too (a PT_TLS of .tbss only keeps its place in
+    // the writable LOAD), as every later section does.
+    for (const q of this.phdrs) if (q !== p && q.type !== PT.NULL && q.offset >= at) q.offset += gap;
     for (const s of elf.shdrs) if (s.type !== SHT.NULL && s.offset >= at) plan.putShdrPlacement(s, { offset: s.offset + gap });
     if (elf.header.shoff >= at) plan.putWord(elf.header.bits === 64 ? 40 : 32, elf.header.shoff + gap);
     p.filesz = p.memsz = start + len - p.offset;

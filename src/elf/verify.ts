@@ -57,6 +57,13 @@ function segments(elf: ElfFile, add: (s: string) => void): void {
       add('PT_PHDR: vaddr - e_phoff differs from the image base (AT_PHDR)');
     }
   }
+  // A segment inside a LOAD's file image (PT_DYNAMIC, PT_TLS, PT_GNU_RELRO, ...) sits at the file offset of
+  // its address there, empty ones too.
+  for (const p of elf.phdrs) {
+    if (p.type === PT.LOAD || p.type === PT.NULL || (p.offset === 0 && p.filesz === 0)) continue;
+    const l = loads.find((q) => p.vaddr >= q.vaddr && p.vaddr + p.filesz <= q.vaddr + q.filesz);
+    if (l && p.offset - l.offset !== p.vaddr - l.vaddr) add(`segment ${p.index} (type ${p.type}): offset and address disagree with PT_LOAD ${l.index}`);
+  }
   for (const p of elf.phdrs) {
     if (p.type !== PT.INTERP && p.type !== PT.NOTE && p.type !== PT.GNU_PROPERTY) continue;
     if (!inLoad(elf, p)) add(`segment ${p.index} (type ${p.type}): not inside a PT_LOAD`);

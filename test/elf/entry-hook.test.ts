@@ -47,6 +47,8 @@ const TARGETS: Target[] = [
   { id: 'static-maxpage64k', arch: 'x86_64', args: ['-static', '-Wl,-z,max-page-size=65536'] },
   { id: 'pie', arch: 'x86_64', args: ['-fPIE', '-pie'] },
   { id: 'exec', arch: 'x86_64', args: ['-fno-pie', '-no-pie'] },
+  // lld: no padding between segments (a page is opened at the image base) and a PT_TLS of .tbss only.
+  { id: 'pie-lld-tbss', arch: 'x86_64', args: ['-fPIE', '-pie', '-fuse-ld=lld', '-DTLS_BSS'] },
   { id: 'static', arch: 'aarch64', args: ['-static'] },
   { id: 'static-pie', arch: 'aarch64', args: ['-static-pie'] },
   { id: 'pie', arch: 'aarch64', args: ['-fPIE', '-pie'] },
@@ -65,7 +67,7 @@ function run(arch: HookArch, file: string) {
   return a.qemu ? runProcess(a.qemu, ['-L', a.sysroot!, ...argv], env) : runProcess(argv[0]!, argv.slice(1), env);
 }
 
-describe.skipIf(missing({ tools: ['gcc', 'objcopy', 'eu-elflint', 'aarch64-linux-gnu-gcc', 'powerpc64le-linux-gnu-gcc', 'aarch64-linux-gnu-objcopy', 'powerpc64le-linux-gnu-objcopy', 'qemu-aarch64', 'qemu-ppc64le'] }))(
+describe.skipIf(missing({ tools: ['gcc', 'ld.lld', 'objcopy', 'eu-elflint', 'aarch64-linux-gnu-gcc', 'powerpc64le-linux-gnu-gcc', 'aarch64-linux-gnu-objcopy', 'powerpc64le-linux-gnu-objcopy', 'qemu-aarch64', 'qemu-ppc64le'] }))(
   'elf add-entry-hook / remove-entry-hook',
   () => {
     beforeAll(() => {
