@@ -15,11 +15,14 @@ export const EXIT = {
 export class MambapatchError extends Error {
   readonly exitCode: number;
   readonly file?: string;
+  /** The message without the file name. */
+  readonly reason: string;
   constructor(message: string, opts: { file?: string; exitCode?: number; cause?: unknown } = {}) {
     super(opts.file ? `${opts.file}: ${message}` : message, opts.cause ? { cause: opts.cause } : undefined);
     this.name = 'MambapatchError';
     this.exitCode = opts.exitCode ?? EXIT.ERROR;
     this.file = opts.file;
+    this.reason = message;
   }
 }
 
@@ -45,4 +48,10 @@ export function oneLine(err: unknown): string {
 export function cannotRead(e: unknown, file: string): never {
   if (e instanceof MambapatchError) throw e;
   throw new MambapatchError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+}
+
+/** An error writing `file` as one line naming it (the system's message); ours pass through. */
+export function cannotWrite(e: unknown, file: string): never {
+  if (e instanceof MambapatchError) throw e;
+  throw new MambapatchError(`cannot write: ${(e as Error).message}`, { file });
 }

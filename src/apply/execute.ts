@@ -7,24 +7,30 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { cannotWrite } from '../errors.js';
 import { copyFileAtomic, fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
 import { changes, type Plan, type Step } from '../plan/types.js';
 import { keepOriginal, restoreOriginal, writeBackup } from '../state/backup.js';
 import { writeJournal, type Journal } from '../state/journal.js';
 import { writeManifest, type Manifest, type ManifestEntry } from '../state/manifest.js';
-import { inPrefix, type StatePaths } from '../state/paths.js';
+import { inPrefix, originalKey, type StatePaths } from '../state/paths.js';
 import { VERSION } from '../package.js';
 
 const TOOL = `mambapatch ${VERSION}`;
 
 /**
- * Test hook: MAMBAPATCH_TEST_KILL_AT=N makes the process kill itself with SIGKILL at its N-th checkpoint
- * (between two durable steps), so tests can interrupt a run at every step, exactly as `kill -9` would.
+ * Test hooks: MAMBAPATCH_TEST_KILL_AT=N makes the process kill itself with SIGKILL at its N-th checkpoint
+ * (between two durable steps), so tests can interrupt a run at every step, exactly as `kill -9` would;
+ * MAMBAPATCH_TEST_FAIL_AT=N makes the N-th checkpoint fail as a write would (EIO), so tests can see an
+ * apply roll back from every step.
  */
 let checkpoints = 0;
 export function checkpoint(): void {
-  const at = Number(process.env.MAMBAPATCH_TEST_KILL_AT ?? 0);
-  if (at > 0 && ++checkpoints === at) process.kill(process.pid, 'SIGKILL');
+  checkpoints++;
+  if (Number(process.env.MAMBAPATCH_TEST_KILL_AT ?? 0) === checkpoints) process.kill(process.pid, 'SIGKILL');
+  if (Number(process.env.MAMBAPATCH_TEST_FAIL_AT ?? 0) === checkpoints) {
+    throw Object.assign(new Error('EIO: i/o error (MAMBAPATCH_TEST_FAIL_AT)'), { code: 'EIO' });
+  }
 }
 
 export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous: Manifest | null, shimVersion: string): Step[] {
@@ -37,44 +43,57 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
     paths: todo.map((s) => s.path),
     done: [],
   };
-  writeJournal(p.journal, journal);
-  checkpoint();
-  let kept = false;
-  for (const s of todo) {
-    if (s.before && s.current && s.current.sha256 === s.before.sha256) {
-      keepOriginal(prefix, p, s.path);
-      kept = true;
-      checkpoint();
-    }
-  }
-  if (kept) {
-    writeBackup(p);
-    checkpoint();
-  }
-  const entries = new Map<string, ManifestEntry>((previous?.entries ?? []).map((e) => [e.path, e]));
-  for (const s of todo) {
-    entries.set(s.path, { path: s.path, role: s.role, method: s.method, install: s.install, before: s.before, after: s.after! });
-  }
-  const manifest = writeManifest(p.manifest, [...entries.values()], shimVersion, TOOL);
-  checkpoint();
+  writing(p.journal, () => writeJournal(p.journal, journal));
+  const kept: string[] = [];
   const done: Step[] = [];
   try {
+    checkpoint();
     for (const s of todo) {
-      runApplyStep(prefix, s);
-      done.push(s);
-      journal.done.push(s.path);
-      writeJournal(p.journal, journal);
+      if (s.before && s.current && s.current.sha256 === s.before.sha256) {
+        writing(inPrefix(prefix, s.path), () => keepOriginal(prefix, p, s.path));
+        kept.push(s.path);
+        checkpoint();
+      }
+    }
+    if (kept.length > 0) {
+      writeBackup(p);
       checkpoint();
     }
+    const entries = new Map<string, ManifestEntry>((previous?.entries ?? []).map((e) => [e.path, e]));
+    for (const s of todo) {
+      entries.set(s.path, { path: s.path, role: s.role, method: s.method, install: s.install, before: s.before, after: s.after! });
+    }
+    const manifest = writing(p.manifest, () => writeManifest(p.manifest, [...entries.values()], shimVersion, TOOL));
+    checkpoint();
+    for (const s of todo) {
+      writing(inPrefix(prefix, s.path), () => runApplyStep(prefix, s));
+      done.push(s);
+      journal.done.push(s.path);
+      writing(p.journal, () => writeJournal(p.journal, journal));
+      checkpoint();
+    }
+    writing(p.watch, () => writeWatch(prefix, p, manifest));
+    checkpoint();
   } catch (e) {
-    rollBack(prefix, p, done, previous, shimVersion);
+    try {
+      rollBack(prefix, p, done, kept, previous, shimVersion);
+    } catch {
+      // The journal stays: the next apply, revert or status finishes or undoes the run.
+    }
     throw e;
   }
-  writeWatch(prefix, p, manifest);
-  checkpoint();
   fs.rmSync(p.journal, { force: true });
   fsyncDir(p.dir);
   return todo;
+}
+
+/** Runs one write of the run; a system error becomes one line naming `file`. */
+function writing<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    return cannotWrite(e, file);
+  }
 }
 
 function runApplyStep(prefix: string, s: Step): void {
@@ -104,16 +123,24 @@ function linkAtomic(src: string, dst: string): void {
   fsyncDir(path.dirname(dst));
 }
 
-/** After a failed step: put back what this run changed, and the previous manifest. */
-function rollBack(prefix: string, p: StatePaths, done: Step[], previous: Manifest | null, shimVersion: string): void {
+/**
+ * After a failed write: put back what this run changed, the previous manifest, and no originals or backup
+ * this run added; the journal goes last.
+ */
+function rollBack(prefix: string, p: StatePaths, done: Step[], kept: string[], previous: Manifest | null, shimVersion: string): void {
   for (const s of [...done].reverse()) {
     const abs = inPrefix(prefix, s.path);
     if (!s.current) fs.rmSync(abs, { force: true });
     else if (s.before && s.current.sha256 === s.before.sha256) restoreOriginal(prefix, p, s.path, s.before);
   }
-  if (previous) writeManifest(p.manifest, previous.entries, previous.shimVersion ?? shimVersion, TOOL);
-  else for (const f of [p.manifest, p.backup, p.originals]) fs.rmSync(f, { recursive: true, force: true });
+  if (previous) {
+    writeManifest(p.manifest, previous.entries, previous.shimVersion ?? shimVersion, TOOL);
+    writeWatch(prefix, p, previous);
+    const known = new Set(previous.entries.map((e) => e.path));
+    for (const k of kept) if (!known.has(k)) fs.rmSync(path.join(p.originals, originalKey(k)), { force: true });
+  } else for (const f of [p.manifest, p.backup, p.originals, p.watch]) fs.rmSync(f, { recursive: true, force: true });
   fs.rmSync(p.journal, { force: true });
+  fsyncDir(p.dir);
 }
 
 /** `watch`: the absolute paths of the patched files, one per line (read by the shim's self-heal hook). */

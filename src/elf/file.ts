@@ -10,8 +10,8 @@
  * drops from about 120 ms to 80 ms).
  */
 import * as fs from 'node:fs';
-import { MambapatchError, cannotRead } from '../errors.js';
-import { copyFd, writeAtomicWith, writeAtomicWithAsync, type AtomicWriteOptions } from '../fsutil/atomic.js';
+import { MambapatchError, cannotRead, cannotWrite } from '../errors.js';
+import { copyFd, writeAllAt, writeAtomicWith, writeAtomicWithAsync, type AtomicWriteOptions } from '../fsutil/atomic.js';
 import { FileSource } from './bytes.js';
 import { guarded } from './guard.js';
 import { describe } from './info.js';
@@ -62,7 +62,7 @@ class FdSink implements Sink {
     private readonly wrote: (bytes: number) => void,
   ) {}
   write(buf: Uint8Array, off: number): void {
-    for (let done = 0; done < buf.length; ) done += fs.writeSync(this.fd, buf, done, buf.length - done, off + done);
+    writeAllAt(this.fd, buf, off);
     this.size = Math.max(this.size, off + buf.length);
     this.wrote(buf.length);
   }
@@ -169,11 +169,6 @@ function verifyWritten(s: Started, fd: number, size: number, r: RunResult): void
   verifyElf(s.before, out, s.path);
   readBack(out, s.path, r.expectNeeded);
   r.check?.(out);
-}
-
-function cannotWrite(e: unknown, target: string): never {
-  if (e instanceof MambapatchError) throw e;
-  throw new MambapatchError(`cannot write: ${(e as Error).message}`, { file: target });
 }
 
 /**

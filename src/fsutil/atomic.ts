@@ -21,7 +21,16 @@ export const ATOMIC_TEMP_NAME = /^\..*\.mambapatch-\d+-[0-9a-f]+\.tmp$/;
  * other names keep the old bytes.
  */
 export function writeFileAtomic(file: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
-  writeAtomicWith(file, (fd) => void fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data), opts);
+  writeAtomicWith(file, (fd) => void writeAllAt(fd, typeof data === 'string' ? Buffer.from(data) : data, 0), opts);
+}
+
+/**
+ * Writes all of `buf` at offset `pos`: a short write (a disk filling up, a file size limit) is continued,
+ * so that it ends in an error instead of a silently shorter file. Returns the end offset.
+ */
+export function writeAllAt(fd: number, buf: Uint8Array, pos: number): number {
+  for (let done = 0; done < buf.length; ) done += fs.writeSync(fd, buf, done, buf.length - done, pos + done);
+  return pos + buf.length;
 }
 
 /** What `fill` gets: the temporary file's descriptor, and `wrote(bytes)` to report progress (early writeback). */
@@ -140,7 +149,7 @@ export function copyFd(from: number, to: number, wrote: (bytes: number) => void)
   for (let pos = 0; ; ) {
     const n = fs.readSync(from, buf, 0, buf.length, pos);
     if (n === 0) break;
-    for (let done = 0; done < n; ) done += fs.writeSync(to, buf, done, n - done, pos + done);
+    writeAllAt(to, buf.subarray(0, n), pos);
     wrote(n);
     pos += n;
   }

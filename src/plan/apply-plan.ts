@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { editElfFile, prepareAdd, prepareEntryHook } from '../elf/index.js';
+import { editElfFile, prepareAdd, prepareEntryHook, type EditReport } from '../elf/index.js';
 import { hookBlob } from '../supervisor/blob.js';
 import { inPrefix } from '../state/paths.js';
 import { MambapatchError } from '../errors.js';
@@ -145,11 +145,20 @@ export function buildApplyPlan(input: ApplyPlanInput): Plan {
       // streams into a private temporary file (memory stays bounded whatever the file's size); executing
       // the plan copies it into place.
       const prepared = preparedOutput();
-      const res = editElfFile(
-        abs,
-        (elf) => (m === 'supervise' ? prepareEntryHook(elf, (arch) => hookBlob(arch).bytes, { file: abs }) : prepareAdd(elf, neededName(t.path), { first: true, file: abs })),
-        { output: prepared },
-      );
+      let res: EditReport;
+      try {
+        res = editElfFile(
+          abs,
+          (elf) => (m === 'supervise' ? prepareEntryHook(elf, (arch) => hookBlob(arch).bytes, { file: abs }) : prepareAdd(elf, neededName(t.path), { first: true, file: abs })),
+          { output: prepared },
+        );
+      } catch (e) {
+        // The private copy is ours, not the user's: name the file being patched and where the copy went.
+        if (e instanceof MambapatchError && e.file === prepared) {
+          throw new MambapatchError(`${e.reason} (its edited copy, in ${path.dirname(prepared)})`, { file: abs });
+        }
+        throw e;
+      }
       if (!res.changed) {
         fs.rmSync(prepared, { force: true });
         plan.warnings.push(`${t.path}: ${res.message}`);

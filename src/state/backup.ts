@@ -1,18 +1,18 @@
 /**
  * Originals: before a file is changed, `.mambapatch/originals/<path>` becomes a hard link to it (the same
  * inode: its bytes, mode, owner and its hard links to pkgs/ are kept exactly), or a copy where a link is
- * impossible (another filesystem). `backup.tar` (written with the `tar` package) holds the same bytes as a
- * portable archive. Revert renames the original back (restoring link counts too) or, failing that, writes
- * the archived bytes with the recorded mode and owner.
+ * impossible (another filesystem). `backup.tar` holds the same bytes as a portable archive (headers by the
+ * `tar` package, bodies streamed: ./tarstream.ts). Revert renames the original back (restoring link counts
+ * too) or, failing that, writes the archived bytes with the recorded mode and owner.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tar from 'tar';
-import { MambapatchError } from '../errors.js';
-import { copyFileAtomic, fsyncDir } from '../fsutil/atomic.js';
+import { MambapatchError, cannotWrite } from '../errors.js';
+import { copyFileAtomic, fsyncDir, writeAtomicWith } from '../fsutil/atomic.js';
 import { sha256File, walkTree, type FileMeta } from './files.js';
 import { inPrefix, originalKey, type StatePaths } from './paths.js';
+import { extractTarFile, writeTar } from './tarstream.js';
 
 /** Keeps the current file at `rel` as the original; returns 'link' or 'copy'. */
 export function keepOriginal(prefix: string, p: StatePaths, rel: string): 'link' | 'copy' {
@@ -44,17 +44,14 @@ export function keepOriginal(prefix: string, p: StatePaths, rel: string): 'link'
   return how;
 }
 
-/** Writes backup.tar from every file under originals/ (atomically). */
+/** Writes backup.tar from every file under originals/ (atomically, streamed through a fixed buffer). */
 export function writeBackup(p: StatePaths): void {
-  const files = listFiles(p.originals);
-  const tmp = `${p.backup}.tmp${process.pid}`;
-  tar.c({ sync: true, file: tmp, cwd: p.originals, portable: false }, files);
-  const fd = fs.openSync(tmp, 'r+');
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fs.chmodSync(tmp, 0o644);
-  fs.renameSync(tmp, p.backup);
-  fsyncDir(p.dir);
+  const files = listFiles(p.originals).sort();
+  try {
+    writeAtomicWith(p.backup, (fd) => writeTar(fd, p.originals, files), { mode: 0o644, uid: process.getuid?.(), gid: process.getgid?.() });
+  } catch (e) {
+    cannotWrite(e, p.backup);
+  }
 }
 
 function listFiles(root: string): string[] {
@@ -66,16 +63,16 @@ function listFiles(root: string): string[] {
 }
 
 /**
- * Extracts backup.tar into a new temporary directory (file by file, with a fixed buffer: memory does not
- * grow with the files) and passes the path `rel` would have there to `use`; the directory is removed after.
+ * Copies the archived original of `rel` out of backup.tar into a new temporary directory (with a fixed
+ * buffer: memory does not grow with the file) and passes its path to `use` (undefined when there is none);
+ * the directory is removed after.
  */
 export function withBackupFile<T>(p: StatePaths, rel: string, use: (file: string | undefined) => T): T {
   if (!fs.existsSync(p.backup)) return use(undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mambapatch-backup-'));
   try {
-    tar.x({ sync: true, file: p.backup, cwd: dir, preserveOwner: false });
-    const f = path.join(dir, rel);
-    return use(fs.existsSync(f) ? f : undefined);
+    const f = path.join(dir, 'original');
+    return use(extractTarFile(p.backup, rel, f) ? f : undefined);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

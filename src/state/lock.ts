@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { MambapatchError } from '../errors.js';
+import { writeAllAt } from '../fsutil/atomic.js';
 import type { StatePaths } from './paths.js';
 
 export interface Lock {
@@ -41,9 +42,15 @@ export function acquireLock(p: StatePaths, opts: { timeoutMs?: number; onWait?: 
     }
     if (fd !== undefined) {
       const info: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
-      fs.fchmodSync(fd, 0o644);
-      fs.writeSync(fd, JSON.stringify(info) + '\n');
-      fs.closeSync(fd);
+      try {
+        fs.fchmodSync(fd, 0o644);
+        writeAllAt(fd, Buffer.from(JSON.stringify(info) + '\n'), 0);
+      } catch (e) {
+        fs.rmSync(p.lock, { force: true });
+        throw new MambapatchError(`cannot create the lock: ${(e as Error).message}`, { file: p.lock });
+      } finally {
+        fs.closeSync(fd);
+      }
       return { release: () => releaseLock(p, info) };
     }
     const raw = readRaw(p.lock);

@@ -144,6 +144,46 @@ describe.skipIf(needs)('crash safety and locking', () => {
     }
   });
 
+  it('a write that fails at any step of apply rolls it back: the original tree, exit 1, one line', () => {
+    const f = makePrefix('rollback', { mamba2: true, micromamba: 'dynamic' });
+    fixtures.push(f);
+    const { prefix } = f;
+    const original = snapshot(prefix);
+    let n = 1;
+    for (; n < 40; n++) {
+      const r = spawnSync(process.execPath, [CLI, 'apply', prefix, '-q'], { encoding: 'utf8', env: { PATH: process.env.PATH, MAMBAPATCH_TEST_FAIL_AT: String(n) } });
+      if (r.status === 0) break; // past the last checkpoint
+      expect({ n, status: r.status, stderr: r.stderr }).toEqual({ n, status: 1, stderr: 'mambapatch: EIO: i/o error (MAMBAPATCH_TEST_FAIL_AT)\n' });
+      expect(snapshot(prefix), `failure at checkpoint ${n}`).toEqual(original);
+    }
+    expect(n).toBeGreaterThan(5); // journal, originals, backup, manifest, each file, watch
+    expect(memberInstall(prefix).status).toBe(0);
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
+    expect(snapshot(prefix)).toEqual(original);
+  });
+
+  it.skipIf(missing({ tools: ['prlimit'] }))('a real write failure (file size limit, as on a full disk) changes nothing and names the file', () => {
+    const f = makePrefix('efbig', { mamba2: true, micromamba: 'dynamic' });
+    fixtures.push(f);
+    const { prefix } = f;
+    const original = snapshot(prefix);
+    // A run that succeeds tells the sizes: the edited executable and backup.tar.
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    const edited = fs.statSync(path.join(prefix, 'bin', 'micromamba')).size;
+    const backup = fs.statSync(path.join(prefix, '.mambapatch', 'backup.tar')).size;
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
+    expect(backup).toBeGreaterThan(edited);
+    const limited = (bytes: number) =>
+      spawnSync('sh', ['-c', 'trap "" XFSZ; exec "$@"', 'sh', 'prlimit', `--fsize=${bytes}:${bytes}`, process.execPath, CLI, 'apply', prefix], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    // The edit, written first into a private copy; then backup.tar, cut short at its very end.
+    for (const [bytes, names] of [[4096, /^mambapatch: \S+\/bin\/(micro)?mamba: cannot write: EFBIG: .* \(its edited copy, in \S+\)\n$/], [backup - 1, /^mambapatch: \S+\/\.mambapatch\/backup\.tar: cannot write: EFBIG: .*\n$/]] as const) {
+      const r = limited(bytes);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(names);
+      expect(snapshot(prefix), `limit ${bytes}`).toEqual(original);
+    }
+  });
+
   it('breaks a stale lock left by a dead process', () => {
     const f = makePrefix('stalelock', { mamba2: true });
     fixtures.push(f);

@@ -1,7 +1,8 @@
-/** State files: the lock, trust, the manifest's validation and the backup round trip. */
-import { spawn } from 'node:child_process';
+/** State files: the lock, trust, the manifest's validation, the backup round trip and backup.tar's format. */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tar from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireLock } from '../../src/state/lock.js';
 import { statePaths } from '../../src/state/paths.js';
@@ -9,7 +10,8 @@ import { checkTrusted } from '../../src/state/trust.js';
 import { readManifest } from '../../src/state/manifest.js';
 import { keepOriginal, restoreOriginal, withBackupFile, writeBackup } from '../../src/state/backup.js';
 import { fileMeta } from '../../src/state/files.js';
-import { isRoot } from '../helpers/env.js';
+import { extractTarFile, writeTar } from '../../src/state/tarstream.js';
+import { isRoot, missing } from '../helpers/env.js';
 import { worldTmp } from '../helpers/tmp.js';
 
 const t = worldTmp('state');
@@ -98,5 +100,78 @@ describe('originals and backup.tar', () => {
     fs.writeFileSync(f, 'patched again');
     fs.rmSync(p.backup);
     expect(() => restoreOriginal(prefix, p, 'bin/mamba', before)).toThrow(/no intact backup/);
+  });
+});
+
+describe.skipIf(missing({ tools: ['tar', 'prlimit'] }))('backup.tar format (src/state/tarstream.ts)', () => {
+  /** Files with what an archive must carry: a long path (pax), an empty file, one over 1 MiB, odd sizes. */
+  function tree(): { root: string; files: Record<string, Buffer> } {
+    const root = path.join(t.dir, `tree${n++}`);
+    const long = `_outside/opt/${'deep-directory/'.repeat(12)}bin/micromamba`;
+    const files: Record<string, Buffer> = {
+      'bin/mamba': Buffer.from('#!/bin/sh\necho mamba\n'),
+      'lib/empty': Buffer.alloc(0),
+      'lib/libmamba.so.2': Buffer.from(Array.from({ length: (1 << 20) + 777 }, (_, i) => (i * 7919) % 251)),
+      [long]: Buffer.from('a file whose path needs a pax header\n'),
+    };
+    for (const [rel, data] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, rel), data, { mode: 0o755 });
+    }
+    return { root, files };
+  }
+
+  it('reads back every file it writes, and GNU tar and the tar package read the same bytes', () => {
+    const { root, files } = tree();
+    const archive = path.join(t.dir, `ours${n++}.tar`);
+    const fd = fs.openSync(archive, 'w');
+    writeTar(fd, root, Object.keys(files));
+    fs.closeSync(fd);
+    for (const [rel, data] of Object.entries(files)) {
+      const out = path.join(t.dir, `x${n++}`);
+      expect(extractTarFile(archive, rel, out), rel).toBe(true);
+      expect(fs.readFileSync(out).equals(data), rel).toBe(true);
+    }
+    expect(extractTarFile(archive, 'bin/conda', path.join(t.dir, `x${n++}`))).toBe(false);
+    // GNU tar lists the same paths and sizes; the tar package extracts the same bytes.
+    const listed = execFileSync('tar', ['-tvf', archive], { encoding: 'utf8' }).trim().split('\n');
+    expect(listed.map((l) => l.split(/\s+/).slice(5).join(' '))).toEqual(Object.keys(files));
+    const dir = path.join(t.dir, `gnu${n++}`);
+    fs.mkdirSync(dir);
+    tar.x({ sync: true, file: archive, cwd: dir });
+    for (const [rel, data] of Object.entries(files)) expect(fs.readFileSync(path.join(dir, rel)).equals(data), rel).toBe(true);
+  });
+
+  it('reads archives the tar package wrote (backup.tar of releases up to 0.1.0)', () => {
+    const { root, files } = tree();
+    const archive = path.join(t.dir, `theirs${n++}.tar`);
+    tar.c({ sync: true, file: archive, cwd: root, portable: false }, Object.keys(files));
+    for (const [rel, data] of Object.entries(files)) {
+      const out = path.join(t.dir, `x${n++}`);
+      expect(extractTarFile(archive, rel, out), rel).toBe(true);
+      expect(fs.readFileSync(out).equals(data), rel).toBe(true);
+    }
+  });
+
+  it('refuses what is not an archive, and a write that cannot finish fails instead of leaving a shorter archive', () => {
+    const junk = path.join(t.dir, `junk${n++}.tar`);
+    fs.writeFileSync(junk, Buffer.alloc(2048, 0x41));
+    expect(() => extractTarFile(junk, 'bin/mamba', path.join(t.dir, `x${n++}`))).toThrow(/not a tar archive/);
+    // A file size limit (prlimit) makes writes short, then fail (EFBIG), as a filling disk does (ENOSPC).
+    // The child ignores SIGXFSZ so that the write returns the error instead of killing it.
+    // The limit cuts the last block off: a writer that ignored a short write would end "successfully".
+    const { root, files } = tree();
+    const whole = path.join(t.dir, `whole${n++}.tar`);
+    const wfd = fs.openSync(whole, 'w');
+    writeTar(wfd, root, Object.keys(files));
+    fs.closeSync(wfd);
+    const limit = fs.statSync(whole).size - 512;
+    const archive = path.join(t.dir, `short${n++}.tar`);
+    const script = `import { writeTar } from ${JSON.stringify(new URL('../../dist/src/state/tarstream.js', import.meta.url).href)};
+      import * as fs from 'node:fs';
+      const fd = fs.openSync(${JSON.stringify(archive)}, 'w');
+      try { writeTar(fd, ${JSON.stringify(root)}, ${JSON.stringify(Object.keys(files))}); console.log('wrote'); } catch (e) { console.log('threw', e.code); }`;
+    const r = spawnSync('sh', ['-c', 'trap "" XFSZ; exec "$@"', 'sh', 'prlimit', `--fsize=${limit}:${limit}`, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stdout.trim(), r.stderr).toBe('threw EFBIG');
   });
 });
