@@ -8,9 +8,11 @@
  * so removing the hook gives back the original file byte for byte. Placement reuses add-needed's layout:
  * the segment goes after the loaded data, its program header into a PT_NULL entry, free bytes after the
  * table, or a moved table that stays at image base + e_phoff (AT_PHDR on old kernels and qemu-user).
+ * A file with section headers also gets a `.mambapatch.hook` section over the segment, so that the code
+ * segment has its code section (eu-elflint) and GNU strip keeps it.
  */
 import { MambapatchError } from '../errors.js';
-import { EDITABLE_ARCHES, ET, PF, PT, SHF } from './constants.js';
+import { EDITABLE_ARCHES, ET, PF, PT, SHF, SHT } from './constants.js';
 import { findEntryHook, loadAt, parseHookHeader, withDelta, type HookHeader } from './hook-header.js';
 import { describe } from './info.js';
 import { Layout } from './layout.js';
@@ -22,6 +24,8 @@ import { findRecords, removal, sealedWriter, withRecordLength, type Fallback } f
 
 /** The undo record's name field for an entry hook. */
 export const HOOK_RECORD_NAME = 'mambapatch-entry-hook';
+/** The section that describes the new segment (files with section headers). */
+export const HOOK_SECTION = '.mambapatch.hook';
 
 const hex = (v: number): string => `0x${v.toString(16)}`;
 
@@ -78,6 +82,7 @@ export function prepareEntryHook(elf: ElfFile, blobFor: Uint8Array | ((arch: str
     plan.putNew(region.off, withDelta(blob, le, elf.header.entry - region.vaddr));
     plan.putWord(24, region.vaddr + hdr.entryOffset); // e_entry
     layout.writePhdrs();
+    layout.addSectionHeader(HOOK_SECTION, { type: SHT.PROGBITS, flags: SHF.ALLOC | SHF.EXECINSTR, addr: region.vaddr, offset: region.off, size: blob.length + recLen + 1, align: 16 });
     const write = sealedWriter(plan, HOOK_RECORD_NAME, region.off + blob.length, recLen, file);
     return 'retry' in write ? write : { plan, layout, write, region };
   });

@@ -4,7 +4,7 @@
  * PT_NULL entry, unclaimed bytes after the table, or a moved table. Program headers are kept as a mutable
  * model and written once at the end (in place, or into the new segment when the table moves).
  */
-import { alignDown, alignUp, isPow2 } from './bytes.js';
+import { ByteWriter, alignDown, alignUp, isPow2 } from './bytes.js';
 import { PF, PT, SHF, SHT, maxPageSize } from './constants.js';
 import { relocationReach } from './dynamic.js';
 import type { Phdr, Shdr } from './parse.js';
@@ -161,11 +161,17 @@ export class Layout {
     const { plan, elf } = this;
     const h = elf.header;
     const es = h.phentsize;
-    if (h.phnum + 1 >= 0xffff) return { refused: 'too many program headers' };
+    if (h.phnum + 2 >= 0xffff) return { refused: 'too many program headers' };
     const { slot, index } = this.phtSlot();
     const A = Math.max(this.pageSize, ...this.loads().map((p) => p.align));
     if (!isPow2(A) || A > 1 << 28) return { refused: `implausible segment alignment 0x${A.toString(16)}` };
-    const phtLen = (h.phnum + 1) * es;
+    // glibc finds a library's table through PT_PHDR, else in the first LOAD whose pages hold e_phoff: a
+    // moved table sharing a page with the end of an earlier LOAD would be read from that LOAD's mapping,
+    // zero past its file bytes (dl_iterate_phdr, unwinding and TLS would see no headers). A library whose
+    // table moves gets a PT_PHDR, first in the new table.
+    const addPhdr = slot === 'move' && !this.isExecutable && !this.phdrs.some((p) => p.type === PT.PHDR);
+    const phnum = h.phnum + 1 + (addPhdr ? 1 : 0);
+    const phtLen = phnum * es;
     // An executable's table moves into padding (or an opened page) of a LOAD at the image base; a
     // library's to the head of the new segment.
     const phtCave =
@@ -204,7 +210,7 @@ export class Layout {
     } else {
       phdr.at = slot === 'grow' ? h.phoff + h.phnum * es : -1;
       this.phdrs.push(phdr);
-      plan.putField(h.bits === 64 ? 56 : 44, 2, h.phnum + 1);
+      plan.putField(h.bits === 64 ? 56 : 44, 2, phnum);
       const self = this.phdrs.find((p) => p.type === PT.PHDR);
       if (slot === 'grow') {
         if (self) (self.filesz += es), (self.memsz += es);
@@ -214,6 +220,7 @@ export class Layout {
         const fileOff = at.inPlace ? plan.map(at.off) : at.off;
         plan.putWord(h.bits === 64 ? 32 : 28, fileOff);
         if (self) Object.assign(self, { offset: fileOff, vaddr: at.vaddr, paddr: at.vaddr, filesz: phtLen, memsz: phtLen });
+        if (addPhdr) this.phdrs.unshift({ index: -1, at: -1, type: PT.PHDR, flags: PF.R, offset: fileOff, vaddr: at.vaddr, paddr: at.vaddr, filesz: phtLen, memsz: phtLen, align: 8 });
       }
     }
     return { off: off + inSegment, vaddr: vaddr + inSegment, inPlace: false, how: 'new-load' };
@@ -256,6 +263,41 @@ export class Layout {
     if (elf.header.shoff >= at) plan.putWord(elf.header.bits === 64 ? 40 : 32, elf.header.shoff + gap);
     p.filesz = p.memsz = start + len - p.offset;
     return { off: start, vaddr: p.vaddr + (start - p.offset), inPlace: false, how: 'gap' };
+  }
+
+  /**
+   * Describes new bytes with one more section header (64-bit files with section headers only): a copy of
+   * the section-header table with the entry added and a copy of .shstrtab with its name are appended to
+   * the file, and e_shoff and e_shnum point at them (the old table stays, unused). Without it a new code
+   * segment holds no code section: eu-elflint reports "executable but contains no executable sections",
+   * and GNU strip empties such a segment. Returns false when the file has no section headers to extend.
+   */
+  addSectionHeader(name: string, s: { type: number; flags: number; addr: number; offset: number; size: number; align: number }): boolean {
+    const { plan, elf } = this;
+    const h = elf.header;
+    const strtab = elf.shdrs[h.shstrndx];
+    if (h.bits !== 64 || elf.shdrs.length === 0 || h.shnum + 1 >= 0xff00 || !strtab || strtab.type !== SHT.STRTAB) return false;
+    const names = plan.after({ off: strtab.offset, len: strtab.size });
+    const table = new Uint8Array((h.shnum + 1) * h.shentsize);
+    table.set(plan.after({ off: h.shoff, len: h.shnum * h.shentsize }));
+    const start = alignUp(plan.append ? plan.append.off + plan.append.len : plan.shiftedSize, 8);
+    const nameBytes = Buffer.from(`${name}\0`, 'latin1');
+    const tableOff = alignUp(start + names.length + nameBytes.length, 8);
+    const w = new ByteWriter(table, plan.le, true);
+    const at = strtab.index * h.shentsize;
+    w.set64(at + 24, start); // .shstrtab: sh_offset, sh_size
+    w.set64(at + 32, names.length + nameBytes.length);
+    const e = h.shnum * h.shentsize;
+    w.set32(e, names.length); w.set32(e + 4, s.type); w.set64(e + 8, s.flags); w.set64(e + 16, s.addr);
+    w.set64(e + 24, s.offset); w.set64(e + 32, s.size); w.set64(e + 48, s.align);
+    plan.putNew(start, names);
+    plan.putNew(start + names.length, nameBytes);
+    plan.putNew(tableOff, table);
+    const end = tableOff + table.length;
+    plan.append = plan.append ? { off: plan.append.off, len: end - plan.append.off } : { off: plan.shiftedSize, len: end - plan.shiftedSize };
+    plan.putWord(40, tableOff); // e_shoff
+    plan.putField(60, 2, h.shnum + 1); // e_shnum
+    return true;
   }
 
   /** The image base old kernels add e_phoff to: vaddr - offset of the first PT_LOAD. */

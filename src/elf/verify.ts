@@ -57,6 +57,13 @@ function segments(elf: ElfFile, add: (s: string) => void): void {
       add('PT_PHDR: vaddr - e_phoff differs from the image base (AT_PHDR)');
     }
   }
+  // Where glibc reads a library's program headers from when there is no PT_PHDR: the first LOAD whose
+  // pages hold the table must hold it in its file image (past it, the mapping is zero-filled .bss).
+  if (phdrIdx < 0 && h.phnum > 0) {
+    const end = h.phoff + h.phnum * h.phentsize;
+    const l = loads.find((q) => alignDown(q.offset, P) <= h.phoff && end <= alignUp(q.offset + q.filesz, P));
+    if (l && (h.phoff < l.offset || end > l.offset + l.filesz)) add(`the program-header table: read from PT_LOAD ${l.index}'s pages but outside its file bytes`);
+  }
   // A segment inside a LOAD's file image (PT_DYNAMIC, PT_TLS, PT_GNU_RELRO, ...) sits at the file offset of
   // its address there, empty ones too.
   for (const p of elf.phdrs) {

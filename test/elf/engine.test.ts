@@ -32,9 +32,29 @@ int f(int x) { return ext(x) + 1; }
 `,
   'stub.c': `int ext(int x) { return x; }
 `,
-  'host.c': `#include <dlfcn.h>
+  // dlopens a library and checks the program headers the loader found for it (dl_iterate_phdr: what
+  // unwinding and TLS use) hold the PT_DYNAMIC it was relocated with.
+  'host.c': `#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
-int main(int c, char **v) { void *h = dlopen(v[1], RTLD_NOW); puts(h ? "dlopen ok" : dlerror()); return h ? 0 : 1; }
+static struct link_map *lib;
+static int ok;
+static int check(struct dl_phdr_info *i, size_t s, void *d) {
+  if (i->dlpi_addr != lib->l_addr) return 0;
+  for (int k = 0; k < i->dlpi_phnum; k++)
+    if (i->dlpi_phdr[k].p_type == PT_DYNAMIC && (ElfW(Addr))lib->l_ld == i->dlpi_addr + i->dlpi_phdr[k].p_vaddr) ok = 1;
+  return ok;
+}
+int main(int c, char **v) {
+  void *h = dlopen(v[1], RTLD_NOW);
+  puts(h ? "dlopen ok" : dlerror());
+  if (!h) return 1;
+  dlinfo(h, RTLD_DI_LINKMAP, &lib);
+  dl_iterate_phdr(check, 0);
+  puts(ok ? "headers ok" : "headers missing");
+  return ok ? 0 : 2;
+}
 `,
   // An exported symbol whose name ends in "libmarker.so": its tail can serve as the DT_NEEDED string.
   'alias.c': `#include <stdio.h>
