@@ -250,10 +250,10 @@ function outsideExes(manifest: Manifest | null, named: string[] = []): string[] 
   return [...new Set([...named.map((n) => path.resolve(n)), ...recorded])];
 }
 
-/** Temporary files of our own inside the state directory (originals/ links, backup.tar, atomic writes). */
+/** Temporary files of our own inside the state directory (originals/ links, backup.tar, atomic writes, what a run set aside). */
 function removeStateTemps(p: StatePaths): void {
   walkTree(p.dir, (abs, d) => {
-    if (!d.isDirectory() && (/\.tmp\d+$/.test(d.name) || /\.mambapatch-\d+-[0-9a-f]+\.tmp$/.test(d.name))) fs.rmSync(abs, { force: true });
+    if (!d.isDirectory() && (/\.(tmp|prev)\d+$/.test(d.name) || /\.mambapatch-\d+-[0-9a-f]+\.tmp$/.test(d.name))) fs.rmSync(abs, { force: true });
   });
 }
 

@@ -46,16 +46,31 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
   writing(p.journal, () => writeJournal(p.journal, journal));
   const kept: string[] = [];
   const done: Step[] = [];
+  // State files this run replaces (an earlier run's original of a file that changed since, backup.tar,
+  // the manifest, the watch list), renamed aside until the run ends: a rollback renames them back.
+  const aside: { file: string; at: string }[] = [];
+  const setAside = (file: string): void => {
+    if (!fs.existsSync(file)) return;
+    const at = `${file}.prev${process.pid}`;
+    writing(file, () => fs.renameSync(file, at));
+    aside.push({ file, at });
+  };
   try {
     checkpoint();
+    let originals = false;
     for (const s of todo) {
       if (s.before && s.current && s.current.sha256 === s.before.sha256) {
+        originals = true;
+        const original = path.join(p.originals, originalKey(s.path));
+        if (sameFile(original, inPrefix(prefix, s.path))) continue; // kept already, by an earlier run
+        setAside(original);
         writing(inPrefix(prefix, s.path), () => keepOriginal(prefix, p, s.path));
         kept.push(s.path);
         checkpoint();
       }
     }
-    if (kept.length > 0) {
+    if (originals) {
+      setAside(p.backup);
       writeBackup(p);
       checkpoint();
     }
@@ -63,6 +78,7 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
     for (const s of todo) {
       entries.set(s.path, { path: s.path, role: s.role, method: s.method, install: s.install, before: s.before, after: s.after! });
     }
+    setAside(p.manifest);
     const manifest = writing(p.manifest, () => writeManifest(p.manifest, [...entries.values()], shimVersion, TOOL));
     checkpoint();
     for (const s of todo) {
@@ -72,16 +88,18 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
       writing(p.journal, () => writeJournal(p.journal, journal));
       checkpoint();
     }
+    setAside(p.watch);
     writing(p.watch, () => writeWatch(prefix, p, manifest));
     checkpoint();
   } catch (e) {
     try {
-      rollBack(prefix, p, done, kept, previous, shimVersion);
+      rollBack(prefix, p, done, kept, aside, previous === null);
     } catch {
       // The journal stays: the next apply, revert or status finishes or undoes the run.
     }
     throw e;
   }
+  for (const a of aside) fs.rmSync(a.at, { force: true });
   fs.rmSync(p.journal, { force: true });
   fsyncDir(p.dir);
   return todo;
@@ -124,23 +142,27 @@ function linkAtomic(src: string, dst: string): void {
 }
 
 /**
- * After a failed write: put back what this run changed, the previous manifest, and no originals or backup
- * this run added; the journal goes last.
+ * After a failed write: put back what this run changed (the files, then every state file it replaced), and
+ * remove what it added; the journal goes last.
  */
-function rollBack(prefix: string, p: StatePaths, done: Step[], kept: string[], previous: Manifest | null, shimVersion: string): void {
+function rollBack(prefix: string, p: StatePaths, done: Step[], kept: string[], aside: { file: string; at: string }[], fresh: boolean): void {
   for (const s of [...done].reverse()) {
     const abs = inPrefix(prefix, s.path);
     if (!s.current) fs.rmSync(abs, { force: true });
     else if (s.before && s.current.sha256 === s.before.sha256) restoreOriginal(prefix, p, s.path, s.before);
   }
-  if (previous) {
-    writeManifest(p.manifest, previous.entries, previous.shimVersion ?? shimVersion, TOOL);
-    writeWatch(prefix, p, previous);
-    const known = new Set(previous.entries.map((e) => e.path));
-    for (const k of kept) if (!known.has(k)) fs.rmSync(path.join(p.originals, originalKey(k)), { force: true });
-  } else for (const f of [p.manifest, p.backup, p.originals, p.watch]) fs.rmSync(f, { recursive: true, force: true });
+  for (const k of kept) fs.rmSync(path.join(p.originals, originalKey(k)), { force: true });
+  if (fresh) for (const f of [p.manifest, p.backup, p.originals, p.watch]) fs.rmSync(f, { recursive: true, force: true });
+  for (const a of [...aside].reverse()) fs.renameSync(a.at, a.file);
   fs.rmSync(p.journal, { force: true });
   fsyncDir(p.dir);
+}
+
+/** Whether `a` and `b` name the same inode (an original kept by an earlier run that still is the file). */
+function sameFile(a: string, b: string): boolean {
+  const x = fs.statSync(a, { throwIfNoEntry: false });
+  const y = fs.statSync(b, { throwIfNoEntry: false });
+  return Boolean(x && y && x.dev === y.dev && x.ino === y.ino);
 }
 
 /** `watch`: the absolute paths of the patched files, one per line (read by the shim's self-heal hook). */

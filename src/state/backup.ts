@@ -57,7 +57,7 @@ export function writeBackup(p: StatePaths): void {
 function listFiles(root: string): string[] {
   const out: string[] = [];
   walkTree(root, (abs, d) => {
-    if (d.isFile() && !/\.tmp\d+$/.test(d.name)) out.push(path.relative(root, abs));
+    if (d.isFile() && !/\.(tmp|prev)\d+$/.test(d.name)) out.push(path.relative(root, abs));
   });
   return out;
 }

@@ -144,7 +144,7 @@ describe.skipIf(needs)('crash safety and locking', () => {
     }
   });
 
-  it('a write that fails at any step of apply rolls it back: the original tree, exit 1, one line', () => {
+  it('a write that fails at any step of apply rolls it back: the tree as it was, exit 1, one line', () => {
     const f = makePrefix('rollback', { mamba2: true, micromamba: 'dynamic' });
     fixtures.push(f);
     const { prefix } = f;
@@ -158,8 +158,23 @@ describe.skipIf(needs)('crash safety and locking', () => {
     }
     expect(n).toBeGreaterThan(5); // journal, originals, backup, manifest, each file, watch
     expect(memberInstall(prefix).status).toBe(0);
+
+    // Over an earlier apply: "mamba update" replaced bin/mamba, so apply keeps the new original in place of
+    // the old one and rewrites backup.tar, the manifest and the watch list; a failure puts all of it back.
+    const fresh = path.join(prefix, 'bin', 'mamba.new');
+    fs.copyFileSync(path.join(prefix, 'pkgs', 'mamba-2.3.0-h0_0', 'bin', 'mamba'), fresh);
+    fs.writeFileSync(fresh, Buffer.concat([fs.readFileSync(fresh), Buffer.from('\0update')]));
+    fs.renameSync(fresh, path.join(prefix, 'bin', 'mamba'));
+    const before = snapshot(prefix);
+    for (n = 1; n < 40; n++) {
+      const r = spawnSync(process.execPath, [CLI, 'apply', prefix, '-q'], { encoding: 'utf8', env: { PATH: process.env.PATH, MAMBAPATCH_TEST_FAIL_AT: String(n) } });
+      if (r.status === 0) break;
+      expect({ n, status: r.status }).toEqual({ n, status: 1 });
+      expect(snapshot(prefix), `failure at checkpoint ${n} over an earlier apply`).toEqual(before);
+    }
+    expect(n).toBeGreaterThan(5);
+    expect(memberInstall(prefix).status).toBe(0);
     expect(cli(['revert', prefix, '-q']).status).toBe(0);
-    expect(snapshot(prefix)).toEqual(original);
   });
 
   it.skipIf(missing({ tools: ['prlimit'] }))('a real write failure (file size limit, as on a full disk) changes nothing and names the file', () => {
