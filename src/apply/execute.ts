@@ -47,12 +47,20 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
   const kept: string[] = [];
   const done: Step[] = [];
   // State files this run replaces (an earlier run's original of a file that changed since, backup.tar,
-  // the manifest, the watch list), renamed aside until the run ends: a rollback renames them back.
+  // the manifest, the watch list) keep a second name until the run ends: a rollback renames them back. A
+  // link, not a rename, so that a crash before the replacement leaves the file where it was.
   const aside: { file: string; at: string }[] = [];
   const setAside = (file: string): void => {
     if (!fs.existsSync(file)) return;
     const at = `${file}.prev${process.pid}`;
-    writing(file, () => fs.renameSync(file, at));
+    fs.rmSync(at, { force: true });
+    writing(file, () => {
+      try {
+        fs.linkSync(file, at);
+      } catch {
+        fs.copyFileSync(file, at); // a filesystem without hard links
+      }
+    });
     aside.push({ file, at });
   };
   try {
