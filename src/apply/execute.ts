@@ -181,15 +181,15 @@ export function writeWatch(prefix: string, p: StatePaths, m: Manifest): void {
 
 export function executeRevert(prefix: string, p: StatePaths, plan: Plan): { step: Step; how?: string }[] {
   const todo = changes(plan);
-  writeJournal(p.journal, { op: 'revert', pid: process.pid, started: new Date().toISOString(), paths: todo.map((s) => s.path), done: [] });
+  writing(p.journal, () => writeJournal(p.journal, { op: 'revert', pid: process.pid, started: new Date().toISOString(), paths: todo.map((s) => s.path), done: [] }));
   checkpoint();
   const out: { step: Step; how?: string }[] = [];
   for (const s of todo) {
     const abs = inPrefix(prefix, s.path);
     if (s.action === 'restore') {
-      out.push({ step: s, how: restoreOriginal(prefix, p, s.path, s.after!) });
+      out.push({ step: s, how: writing(abs, () => restoreOriginal(prefix, p, s.path, s.after!)) });
     } else {
-      fs.rmSync(abs, { force: true });
+      writing(abs, () => fs.rmSync(abs, { force: true }));
       fsyncDir(path.dirname(abs));
       out.push({ step: s });
     }

@@ -188,15 +188,25 @@ describe.skipIf(needs)('crash safety and locking', () => {
     const backup = fs.statSync(path.join(prefix, '.mambapatch', 'backup.tar')).size;
     expect(cli(['revert', prefix, '-q']).status).toBe(0);
     expect(backup).toBeGreaterThan(edited);
-    const limited = (bytes: number) =>
-      spawnSync('sh', ['-c', 'trap "" XFSZ; exec "$@"', 'sh', 'prlimit', `--fsize=${bytes}:${bytes}`, process.execPath, CLI, 'apply', prefix], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    const limited = (bytes: number, cmd: string) =>
+      spawnSync('sh', ['-c', 'trap "" XFSZ; exec "$@"', 'sh', 'prlimit', `--fsize=${bytes}:${bytes}`, process.execPath, CLI, cmd, prefix], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     // The edit, written first into a private copy; then backup.tar, cut short at its very end.
     for (const [bytes, names] of [[4096, /^mambapatch: \S+\/bin\/(micro)?mamba: cannot write: EFBIG: .* \(its edited copy, in \S+\)\n$/], [backup - 1, /^mambapatch: \S+\/\.mambapatch\/backup\.tar: cannot write: EFBIG: .*\n$/]] as const) {
-      const r = limited(bytes);
+      const r = limited(bytes, 'apply');
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr).toMatch(names);
       expect(snapshot(prefix), `limit ${bytes}`).toEqual(original);
     }
+    // A revert that must write an original from backup.tar (originals/ gone) and cannot: one line naming
+    // the file, and the next command finishes it.
+    expect(cli(['apply', prefix, '-q']).status).toBe(0);
+    fs.rmSync(path.join(prefix, '.mambapatch', 'originals'), { recursive: true });
+    const r = limited(4096, 'revert');
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^mambapatch: \S+\/bin\/(micro)?mamba: cannot write: EFBIG: .*\n$/);
+    expect(cli(['revert', prefix, '-q']).status).toBe(0);
+    const content = (l: string) => l.split(' ').filter((_, i) => i !== 4); // link counts aside: the pkgs/ links are gone with originals/
+    expect(snapshot(prefix).map(content)).toEqual(original.map(content));
   });
 
   it('breaks a stale lock left by a dead process', () => {
