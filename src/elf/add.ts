@@ -17,7 +17,7 @@ import { describe } from './info.js';
 import { Layout, type PhtSlot, type Region } from './layout.js';
 import { liveEntries, type ElfFile } from './parse.js';
 import { Plan, type Output, type Take } from './plan.js';
-import { unchanged, type AddOptions, type EditReport, type EditResult, type PreparedEdit } from './result.js';
+import { figures, unchanged, type AddOptions, type EditReport, type EditResult, type PreparedEdit } from './result.js';
 import { sealedWriter, withRecordLength } from './undo.js';
 
 /** The largest .bss an executable's edit writes out as zeros instead of moving the program headers. */
@@ -50,20 +50,17 @@ export function prepareAdd(elf: ElfFile, name: string, opts: AddOptions = {}): P
   const built = slot && strOff !== undefined && !versioned ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
   const { plan } = built;
   const counts = plan.counts();
-  const { moved } = counts;
-  const report: EditReport = {
-    changed: true,
-    message: `added ${name} to ${file}: ${built.how} (${counts.bytesChanged} bytes changed in place, ${counts.bytesAdded} added, ${counts.bytesMoved} moved${moved.map((m) => ` [${m.from}, ${m.from + m.length}) → ${m.to}`).join('')})`,
-    ...counts,
-    tier: built.tier,
-    detail: built.how,
+  // The undo record's bytes are known once it is sealed, after the output streamed.
+  const reportWith = (recordChanged: number): EditReport => {
+    const c = { ...counts, bytesChanged: counts.bytesChanged + recordChanged };
+    return { changed: true, message: `added ${name} to ${file}: ${built.how} ${figures(c)}`, ...c, tier: built.tier, detail: built.how };
   };
   const expectNeeded = opts.first ? [name, ...info.needed] : [...info.needed, name];
   return {
-    report,
+    report: reportWith(0),
     run: function* (take) {
-      yield* built.write(take);
-      return { report, exact: false, plan, expectNeeded };
+      const recordChanged = yield* built.write(take);
+      return { report: reportWith(recordChanged), exact: false, plan, expectNeeded };
     },
   };
 }
@@ -73,8 +70,8 @@ interface Built {
   tier: string;
   /** What the tier did, in words. */
   how: string;
-  /** Streams the result (and fills in the undo record's hashes). */
-  write: (take: Take) => Output;
+  /** Streams the result (and fills in the undo record's hashes); returns what sealedWriter returns. */
+  write: (take: Take) => Output<number>;
 }
 
 /** The terminator is all zero and followed by another DT_NULL: write the new entry over it. */
@@ -90,7 +87,16 @@ function tierA(elf: ElfFile, strOff: number, first: boolean): Built {
   const plan = new Plan(elf);
   const slots = dynInsert(elf, rawSlots(elf), encodeDyn(elf, DT.NEEDED, strOff), first);
   writeSlots(plan, elf, slots);
-  return { plan, tier: 'A', how: 'wrote the entry into a spare dynamic slot, reusing a string already in .dynstr', write: (take) => plan.chunks(take) };
+  const how = 'wrote the entry into a spare dynamic slot, reusing a string already in .dynstr';
+  return {
+    plan,
+    tier: 'A',
+    how,
+    write: function* (take) {
+      yield* plan.chunks(take);
+      return 0;
+    },
+  };
 }
 
 function relocate(elf: ElfFile, name: string, strOff: number | undefined, first: boolean, slot: boolean, file: string): Built {

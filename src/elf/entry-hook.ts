@@ -19,7 +19,7 @@ import { Layout } from './layout.js';
 import { editInMemory } from './file.js';
 import type { ElfFile } from './parse.js';
 import { Plan } from './plan.js';
-import { unchanged, type EditReport, type EditResult, type PreparedEdit } from './result.js';
+import { figures, unchanged, type EditReport, type EditResult, type PreparedEdit } from './result.js';
 import { findRecords, removal, sealedWriter, withRecordLength, type Fallback } from './undo.js';
 
 /** The undo record's name field for an entry hook. */
@@ -88,18 +88,15 @@ export function prepareEntryHook(elf: ElfFile, blobFor: Uint8Array | ((arch: str
   });
   const counts = plan.counts();
   const detail = `new R+X segment at ${hex(region.vaddr)} (${blob.length} bytes of code), program header ${SLOT_TEXT[layout.newLoad!.slot]}`;
-  const report: EditReport = {
-    changed: true,
-    message: `added the entry hook to ${file} (${hdr.id}): ${detail} (${counts.bytesChanged} bytes changed in place, ${counts.bytesAdded} added, ${counts.bytesMoved} moved)`,
-    ...counts,
-    tier: 'entry-hook',
-    detail,
+  const reportWith = (recordChanged: number): EditReport => {
+    const c = { ...counts, bytesChanged: counts.bytesChanged + recordChanged };
+    return { changed: true, message: `added the entry hook to ${file} (${hdr.id}): ${detail} ${figures(c)}`, ...c, tier: 'entry-hook', detail };
   };
   return {
-    report,
+    report: reportWith(0),
     run: function* (take) {
-      yield* write(take);
-      return { report, exact: false, plan, check: (after) => checkHook(after, region.vaddr, elf.header.entry, file) };
+      const recordChanged = yield* write(take);
+      return { report: reportWith(recordChanged), exact: false, plan, check: (after) => checkHook(after, region.vaddr, elf.header.entry, file) };
     },
   };
 }
@@ -150,7 +147,7 @@ export function prepareRemoveEntryHook(elf: ElfFile, opts: HookOptions = {}): Pr
       plan,
       report: {
         changed: true,
-        message: `removed the entry hook from ${file}: only the entry point was restored (the file changed since it was hooked; the unused segment stays) (${counts.bytesChanged} bytes changed in place, 0 added, 0 moved)`,
+        message: `removed the entry hook from ${file}: only the entry point was restored (the file changed since it was hooked; the unused segment stays) ${figures(counts)}`,
         ...counts,
         tier: 'remove',
         detail: 'only the entry point was restored',

@@ -154,6 +154,16 @@ export class Plan {
     return this.insert && off >= this.insert.at ? off + this.insert.len : off;
   }
 
+  /** The original offset whose byte sits at final offset `off`; undefined for inserted and appended bytes. */
+  origin(off: number): number | undefined {
+    const ins = this.insert;
+    if (ins && off >= ins.at) {
+      if (off < ins.at + ins.len) return undefined;
+      off -= ins.len;
+    }
+    return off < this.orig.size ? off : undefined;
+  }
+
   get shiftedSize(): number {
     return this.orig.size + (this.insert?.len ?? 0);
   }

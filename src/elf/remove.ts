@@ -11,7 +11,7 @@ import { editInMemory } from './file.js';
 import { describe } from './info.js';
 import { versionNeeds, type ElfFile } from './parse.js';
 import { Plan } from './plan.js';
-import { unchanged, type EditResult, type PreparedEdit, type RemoveOptions } from './result.js';
+import { figures, unchanged, type EditResult, type PreparedEdit, type RemoveOptions } from './result.js';
 import { findRecords, removal, type Fallback } from './undo.js';
 
 export function removeNeeded(data: Uint8Array, name: string, opts: RemoveOptions = {}): EditResult {
@@ -43,7 +43,7 @@ export function prepareRemove(elf: ElfFile, name: string, opts: RemoveOptions = 
       expectNeeded,
       report: {
         changed: true,
-        message: `removed ${name} from ${file}: deleted the entry in place (${counts.bytesChanged} bytes changed in place, 0 added, 0 moved${note})`,
+        message: `removed ${name} from ${file}: deleted the entry in place ${figures(counts, note)}`,
         ...counts,
         tier: 'remove',
         detail: 'deleted the entry in place',

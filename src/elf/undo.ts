@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { MambapatchError } from '../errors.js';
 import type { ByteView } from './bytes.js';
 import { RESET, RangeHasher, STREAM_CHUNK, mergeRanges, type Output, type Plan, type Range, type Take } from './plan.js';
-import type { EditReport, MovedRange, PreparedEdit } from './result.js';
+import { figures, type EditReport, type MovedRange, type PreparedEdit } from './result.js';
 
 const PREFIX = 'MAMBAPATCH-UNDO:';
 export const UNDO_PREFIX = `${PREFIX}3:`;
@@ -265,10 +265,11 @@ export function* restore(view: ByteView, rec: UndoRecord, recRange: Range, take:
 /**
  * The undo record for a plan, written as `recLen` bytes at final offset `recFileOff`: checked to restore
  * the original from the plan alone, then a writer that streams the result, hashing the original as it is
- * read and the edit's own bytes as they are written, and writes the sealed record last. `{ retry }` when
- * the record needs more than `recLen` bytes.
+ * read and the edit's own bytes as they are written, and writes the sealed record last. The writer returns
+ * how many more original bytes the record leaves changed in place than the plan's figures count (the plan
+ * only holds its zeroed place). `{ retry }` when the record needs more than `recLen` bytes.
  */
-export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLen: number, file: string): ((take: Take) => Output) | { retry: number } {
+export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLen: number, file: string): ((take: Take) => Output<number>) | { retry: number } {
   const rec = recordFor(plan, name);
   if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
   // The record must bring back the original exactly, or we do not write anything.
@@ -279,7 +280,16 @@ export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLe
     yield* plan.chunks(take, { input: orig, regions: own });
     rec.h = orig.digest('hex');
     rec.e = own.hash.digest('hex');
-    yield { buf: Buffer.from(encodeRecord(rec, recLen)!, 'latin1'), off: recFileOff };
+    const sealed = Buffer.from(encodeRecord(rec, recLen)!, 'latin1');
+    yield { buf: sealed, off: recFileOff };
+    let more = 0;
+    for (let k = 0; k < sealed.length; k++) {
+      const o = plan.origin(recFileOff + k);
+      if (o === undefined) continue;
+      const was = plan.orig.u8(o);
+      more += Number(sealed[k] !== was) - Number(plan.after({ off: o, len: 1 })[0] !== was);
+    }
+    return more;
   };
 }
 
@@ -326,7 +336,7 @@ export interface Fallback {
  */
 export function removal(view: ByteView, found: FoundRecord | undefined, what: string, fallback: () => Fallback): PreparedEdit {
   const exact = exactRestore(view, found);
-  const restored = exact && restoredReport(what, found!.rec, view.size);
+  const restored = exact && restoredReport(what, found!.rec, view);
   const planned = restored ? undefined : fallback();
   return {
     report: restored || planned!.report,
@@ -342,18 +352,25 @@ export function removal(view: ByteView, found: FoundRecord | undefined, what: st
   };
 }
 
-/** What giving back the original of `rec` does: the added bytes go, the shifted tail moves back. */
-function restoredReport(what: string, rec: UndoRecord, editedSize: number): EditReport {
+/**
+ * What giving back the original of `rec` does: the added bytes go, the shifted tail moves back, and the
+ * bytes under the record's overlays that differ from the original are set back in place (the mirror of
+ * the edit's figures).
+ */
+function restoredReport(what: string, rec: UndoRecord, view: ByteView): EditReport {
   const [at, len] = rec.i ?? [rec.s, 0];
   const moved: MovedRange[] = at < rec.s ? [{ from: at + len, to: at, length: rec.s - at }] : [];
-  return {
-    changed: true,
-    message: `${what}: restored the original bytes (${editedSize - rec.s} bytes removed)`,
-    bytesAdded: rec.s - editedSize,
-    bytesChanged: 0,
-    bytesMoved: moved.reduce((n, m) => n + m.length, 0),
-    moved,
-    tier: 'undo',
-    detail: 'restored the original bytes',
+  let changed = 0;
+  const count = (off: number, want: Uint8Array): void => {
+    // An original range can straddle the insertion: its two parts sit apart in the edited file.
+    for (const [s, e] of [[off, Math.min(off + want.length, at)], [Math.max(off, at), off + want.length]] as const) {
+      if (s >= e) continue;
+      const have = view.bytes(s >= at ? s + len : s, e - s);
+      for (let k = 0; k < e - s; k++) if (have[k] !== want[s - off + k]) changed++;
+    }
   };
+  for (const [off, n] of rec.z) count(off, new Uint8Array(n));
+  for (const [off, bytes] of rec.c) count(off, bytes);
+  const counts = { bytesChanged: changed, bytesAdded: rec.s - view.size, bytesMoved: moved.reduce((n, m) => n + m.length, 0), moved };
+  return { changed: true, message: `${what}: restored the original bytes ${figures(counts)}`, ...counts, tier: 'undo', detail: 'restored the original bytes' };
 }

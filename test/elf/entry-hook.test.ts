@@ -122,6 +122,7 @@ describe.skipIf(missing({ tools: ['gcc', 'ld.lld', 'objcopy', 'eu-elflint', 'aar
       expect(readFileSync(restored).equals(readFileSync(orig))).toBe(true);
       // The removal reports the mirror of the edit: the added bytes go, the shifted tail moves back.
       expect(back.bytesAdded + res.bytesAdded).toBe(0);
+      expect(back.bytesChanged).toBe(res.bytesChanged);
       expect(back.bytesMoved).toBe(res.bytesMoved);
       expect(back.moved).toEqual(res.moved.map((m: { from: number; to: number; length: number }) => ({ from: m.to, to: m.from, length: m.length })));
     });

@@ -38,6 +38,14 @@ describe.skipIf(missing({ tools: ['gcc'] }))('writing on the thread pool', () =>
       // What the report says matches the files: the size, and where the tail an insertion shifted went.
       expect(syncReport.bytesAdded).toBe(readFileSync(sync).length - orig.length);
       expect(syncReport.bytesMoved).toBe(syncReport.moved.reduce((n, m) => n + m.length, 0));
+      // Bytes changed in place: original bytes that differ at their place in the output (shifted past an
+      // insertion), the undo record included.
+      const out = readFileSync(sync);
+      const at = syncReport.moved[0]?.from ?? orig.length;
+      const shift = syncReport.moved[0] ? syncReport.moved[0].to - at : 0;
+      let differ = 0;
+      for (let o = 0; o < orig.length; o++) if (orig[o] !== out[o < at ? o : o + shift]) differ++;
+      expect(syncReport.bytesChanged, `${input}: bytes changed in place`).toBe(differ);
       // (The moved tail holds the section headers, which the edit updates in place: only its bounds are checked.)
       for (const m of syncReport.moved) expect(m.to + m.length).toBeLessThanOrEqual(readFileSync(sync).length);
 
@@ -46,6 +54,9 @@ describe.skipIf(missing({ tools: ['gcc'] }))('writing on the thread pool', () =>
       expect(undone.tier).toBe('undo');
       expect(readFileSync(back).equals(orig), `${input}: exact removal`).toBe(true);
       expect(undone.bytesAdded + syncReport.bytesAdded).toBe(0);
+      expect(undone.bytesChanged).toBe(syncReport.bytesChanged);
+      const size = syncReport.bytesAdded > 0 ? `${syncReport.bytesAdded} removed` : '0 added';
+      expect(undone.message).toContain(`restored the original bytes (${syncReport.bytesChanged} bytes changed in place, ${size}, ${syncReport.bytesMoved} moved`);
       expect(undone.moved).toEqual(syncReport.moved.map((m) => ({ from: m.to, to: m.from, length: m.length })));
 
       // The file's last byte changed since the edit: only the final hash tells, after every chunk was
