@@ -282,13 +282,13 @@ export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLe
     rec.e = own.hash.digest('hex');
     const sealed = Buffer.from(encodeRecord(rec, recLen)!, 'latin1');
     yield { buf: sealed, off: recFileOff };
+    // The record lies in one region: the original's bytes (a cave), or new bytes that count as added.
+    const o = plan.origin(recFileOff);
+    if (o === undefined || o + sealed.length > plan.orig.size) return 0;
+    const was = plan.orig.bytes(o, sealed.length);
+    const planned = plan.after({ off: o, len: sealed.length });
     let more = 0;
-    for (let k = 0; k < sealed.length; k++) {
-      const o = plan.origin(recFileOff + k);
-      if (o === undefined) continue;
-      const was = plan.orig.u8(o);
-      more += Number(sealed[k] !== was) - Number(plan.after({ off: o, len: 1 })[0] !== was);
-    }
+    for (let k = 0; k < sealed.length; k++) more += Number(sealed[k] !== was[k]) - Number(planned[k] !== was[k]);
     return more;
   };
 }
