@@ -17,7 +17,7 @@ import { describe } from './info.js';
 import { Layout, type PhtSlot, type Region } from './layout.js';
 import { liveEntries, type ElfFile } from './parse.js';
 import { Plan, type Output, type Take } from './plan.js';
-import { figures, unchanged, type AddOptions, type EditReport, type EditResult, type PreparedEdit } from './result.js';
+import { figures, unchanged, type AddOptions, type Counts, type EditReport, type EditResult, type PreparedEdit } from './result.js';
 import { sealedWriter, withRecordLength } from './undo.js';
 
 /** The largest .bss an executable's edit writes out as zeros instead of moving the program headers. */
@@ -49,18 +49,13 @@ export function prepareAdd(elf: ElfFile, name: string, opts: AddOptions = {}): P
   const versioned = info.versionNeeds.some((v) => v.file === name);
   const built = slot && strOff !== undefined && !versioned ? tierA(elf, strOff, !!opts.first) : relocate(elf, name, strOff, !!opts.first, slot, file);
   const { plan } = built;
-  const counts = plan.counts();
-  // The undo record's bytes are known once it is sealed, after the output streamed.
-  const reportWith = (recordChanged: number): EditReport => {
-    const c = { ...counts, bytesChanged: counts.bytesChanged + recordChanged };
-    return { changed: true, message: `added ${name} to ${file}: ${built.how} ${figures(c)}`, ...c, tier: built.tier, detail: built.how };
-  };
+  const reportOf = (c: Counts): EditReport => ({ changed: true, message: `added ${name} to ${file}: ${built.how} ${figures(c)}`, ...c, tier: built.tier, detail: built.how });
   const expectNeeded = opts.first ? [name, ...info.needed] : [...info.needed, name];
   return {
-    report: reportWith(0),
+    // Final once the undo record is sealed, after the output streamed.
+    report: reportOf(plan.counts()),
     run: function* (take) {
-      const recordChanged = yield* built.write(take);
-      return { report: reportWith(recordChanged), exact: false, plan, expectNeeded };
+      return { report: reportOf(yield* built.write(take)), exact: false, plan, expectNeeded };
     },
   };
 }
@@ -70,8 +65,8 @@ interface Built {
   tier: string;
   /** What the tier did, in words. */
   how: string;
-  /** Streams the result (and fills in the undo record's hashes); returns what sealedWriter returns. */
-  write: (take: Take) => Output<number>;
+  /** Streams the result (and fills in the undo record's hashes); returns the edit's figures. */
+  write: (take: Take) => Output<Counts>;
 }
 
 /** The terminator is all zero and followed by another DT_NULL: write the new entry over it. */
@@ -94,7 +89,7 @@ function tierA(elf: ElfFile, strOff: number, first: boolean): Built {
     how,
     write: function* (take) {
       yield* plan.chunks(take);
-      return 0;
+      return plan.counts();
     },
   };
 }

@@ -47,9 +47,8 @@ export class MemorySource implements Source {
   }
 }
 
+/** The read cache's chunk, and scanWords' block. */
 const CHUNK = 64 << 10;
-/** scanWords' block. */
-const BLOCK = 64 << 10;
 /** At most this many chunks stay cached (2 MiB): memory does not grow with the file. */
 const CACHE_CHUNKS = 32;
 
@@ -260,13 +259,13 @@ export class ByteView {
    */
   scanWords(off: number, count: number, entsize: number, fn: (i: number, w: Uint32Array, at: number) => void): void {
     if (count <= 0) return;
-    if (entsize <= 0 || entsize % 4 !== 0 || entsize > BLOCK) this.fail(`table entry size ${entsize} at offset ${off} is not a multiple of 4`);
+    if (entsize <= 0 || entsize % 4 !== 0 || entsize > CHUNK) this.fail(`table entry size ${entsize} at offset ${off} is not a multiple of 4`);
     this.check(off, count * entsize, 'table');
-    const block = new ArrayBuffer(BLOCK);
+    const block = new ArrayBuffer(CHUNK);
     const buf = Buffer.from(block);
     const w = new Uint32Array(block);
     const swap = this.le !== (endianness() === 'LE');
-    const per = Math.floor(BLOCK / entsize);
+    const per = Math.floor(CHUNK / entsize);
     const words = entsize / 4;
     for (let first = 0; first < count; first += per) {
       const n = Math.min(per, count - first);

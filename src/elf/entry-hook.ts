@@ -19,7 +19,7 @@ import { Layout } from './layout.js';
 import { editInMemory } from './file.js';
 import type { ElfFile } from './parse.js';
 import { Plan } from './plan.js';
-import { figures, unchanged, type EditReport, type EditResult, type PreparedEdit } from './result.js';
+import { figures, unchanged, type Counts, type EditReport, type EditResult, type PreparedEdit } from './result.js';
 import { findRecords, removal, sealedWriter, withRecordLength, type Fallback } from './undo.js';
 
 /** The undo record's name field for an entry hook. */
@@ -86,17 +86,13 @@ export function prepareEntryHook(elf: ElfFile, blobFor: Uint8Array | ((arch: str
     const write = sealedWriter(plan, HOOK_RECORD_NAME, region.off + blob.length, recLen, file);
     return 'retry' in write ? write : { plan, layout, write, region };
   });
-  const counts = plan.counts();
   const detail = `new R+X segment at ${hex(region.vaddr)} (${blob.length} bytes of code), program header ${SLOT_TEXT[layout.newLoad!.slot]}`;
-  const reportWith = (recordChanged: number): EditReport => {
-    const c = { ...counts, bytesChanged: counts.bytesChanged + recordChanged };
-    return { changed: true, message: `added the entry hook to ${file} (${hdr.id}): ${detail} ${figures(c)}`, ...c, tier: 'entry-hook', detail };
-  };
+  const reportOf = (c: Counts): EditReport => ({ changed: true, message: `added the entry hook to ${file} (${hdr.id}): ${detail} ${figures(c)}`, ...c, tier: 'entry-hook', detail });
   return {
-    report: reportWith(0),
+    // Final once the undo record is sealed, after the output streamed.
+    report: reportOf(plan.counts()),
     run: function* (take) {
-      const recordChanged = yield* write(take);
-      return { report: reportWith(recordChanged), exact: false, plan, check: (after) => checkHook(after, region.vaddr, elf.header.entry, file) };
+      return { report: reportOf(yield* write(take)), exact: false, plan, check: (after) => checkHook(after, region.vaddr, elf.header.entry, file) };
     },
   };
 }

@@ -11,7 +11,7 @@
 import type { Hash } from 'node:crypto';
 import { ByteView, ByteWriter, ElfFormatError } from './bytes.js';
 import type { ElfFile, Phdr, Shdr } from './parse.js';
-import type { EditReport, MovedRange } from './result.js';
+import type { Counts, MovedRange } from './result.js';
 
 /** No sane edit adds more than this (a new segment is at most the tables plus alignment padding). */
 const MAX_GROWTH = 1 << 30;
@@ -305,7 +305,7 @@ export class Plan {
   }
 
   /** What the result does to the file, in numbers (every edit's report carries these). */
-  counts(): Pick<EditReport, 'bytesChanged' | 'bytesAdded' | 'bytesMoved' | 'moved'> {
+  counts(): Counts {
     const moved = this.moved();
     return { bytesChanged: this.countChanged(), bytesAdded: this.size - this.orig.size, bytesMoved: moved.reduce((n, m) => n + m.length, 0), moved };
   }

@@ -26,11 +26,14 @@ export interface EditReport {
   detail?: string;
 }
 
+/** An edit's figures: what every report carries besides its words. */
+export type Counts = Pick<EditReport, 'bytesChanged' | 'bytesAdded' | 'bytesMoved' | 'moved'>;
+
 /**
- * An edit's figures in words, as every report's message gives them: "N bytes changed in place, M added
- * (or removed), K moved [from, end) → to ...". `extra` goes inside the parentheses, after them.
+ * An edit's figures in words, as every report's message gives them: "(N bytes changed in place, M added
+ * (or removed), K moved [from, end) → to ...)". `extra` goes inside the parentheses, after the figures.
  */
-export function figures(c: Pick<EditReport, 'bytesChanged' | 'bytesAdded' | 'bytesMoved' | 'moved'>, extra = ''): string {
+export function figures(c: Counts, extra = ''): string {
   const size = c.bytesAdded < 0 ? `${-c.bytesAdded} removed` : `${c.bytesAdded} added`;
   const ranges = c.moved.map((m) => ` [${m.from}, ${m.from + m.length}) → ${m.to}`).join('');
   return `(${c.bytesChanged} bytes changed in place, ${size}, ${c.bytesMoved} moved${ranges}${extra})`;

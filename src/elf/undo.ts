@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { MambapatchError } from '../errors.js';
 import type { ByteView } from './bytes.js';
 import { RESET, RangeHasher, STREAM_CHUNK, mergeRanges, type Output, type Plan, type Range, type Take } from './plan.js';
-import { figures, type EditReport, type MovedRange, type PreparedEdit } from './result.js';
+import { figures, type Counts, type EditReport, type MovedRange, type PreparedEdit } from './result.js';
 
 const PREFIX = 'MAMBAPATCH-UNDO:';
 export const UNDO_PREFIX = `${PREFIX}3:`;
@@ -266,10 +266,10 @@ export function* restore(view: ByteView, rec: UndoRecord, recRange: Range, take:
  * The undo record for a plan, written as `recLen` bytes at final offset `recFileOff`: checked to restore
  * the original from the plan alone, then a writer that streams the result, hashing the original as it is
  * read and the edit's own bytes as they are written, and writes the sealed record last. The writer returns
- * how many more original bytes the record leaves changed in place than the plan's figures count (the plan
- * only holds its zeroed place). `{ retry }` when the record needs more than `recLen` bytes.
+ * the edit's figures with the record in them (the plan's own count holds only its zeroed place). `{ retry }`
+ * when the record needs more than `recLen` bytes.
  */
-export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLen: number, file: string): ((take: Take) => Output<number>) | { retry: number } {
+export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLen: number, file: string): ((take: Take) => Output<Counts>) | { retry: number } {
   const rec = recordFor(plan, name);
   if (encodeRecord(rec, recLen) === undefined) return { retry: encodeRecord(rec)!.length };
   // The record must bring back the original exactly, or we do not write anything.
@@ -282,14 +282,14 @@ export function sealedWriter(plan: Plan, name: string, recFileOff: number, recLe
     rec.e = own.hash.digest('hex');
     const sealed = Buffer.from(encodeRecord(rec, recLen)!, 'latin1');
     yield { buf: sealed, off: recFileOff };
+    const counts = plan.counts();
     // The record lies in one region: the original's bytes (a cave), or new bytes that count as added.
     const o = plan.origin(recFileOff);
-    if (o === undefined || o + sealed.length > plan.orig.size) return 0;
+    if (o === undefined || o + sealed.length > plan.orig.size) return counts;
     const was = plan.orig.bytes(o, sealed.length);
     const planned = plan.after({ off: o, len: sealed.length });
-    let more = 0;
-    for (let k = 0; k < sealed.length; k++) more += Number(sealed[k] !== was[k]) - Number(planned[k] !== was[k]);
-    return more;
+    for (let k = 0; k < sealed.length; k++) counts.bytesChanged += Number(sealed[k] !== was[k]) - Number(planned[k] !== was[k]);
+    return counts;
   };
 }
 
