@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MambapatchError } from '../errors.js';
+import { ATOMIC_TEMP_NAME } from '../fsutil/atomic.js';
 import { buildApplyPlan, targetStates, usesShim } from '../plan/apply-plan.js';
 import { buildRevertPlan } from '../plan/revert-plan.js';
 import { isMambapatchShim, shimRel } from '../plan/shim.js';
@@ -15,7 +16,7 @@ import { fileMeta, walkTree } from '../state/files.js';
 import { readJournal, removeTempFiles, type Journal } from '../state/journal.js';
 import { acquireLock, lockHolder } from '../state/lock.js';
 import { readManifest, type Manifest, type Method } from '../state/manifest.js';
-import { inPrefix, statePaths, type StatePaths } from '../state/paths.js';
+import { TEMP_NAME, inPrefix, statePaths, type StatePaths } from '../state/paths.js';
 import { checkTrusted } from '../state/trust.js';
 import { shimVersion } from '../shim/index.js';
 import { superviseSupport, type SuperviseSupport } from '../supervisor/kernel.js';
@@ -253,7 +254,7 @@ function outsideExes(manifest: Manifest | null, named: string[] = []): string[] 
 /** Temporary files of our own inside the state directory (originals/ links, backup.tar, atomic writes, what a run set aside). */
 function removeStateTemps(p: StatePaths): void {
   walkTree(p.dir, (abs, d) => {
-    if (!d.isDirectory() && (/\.(tmp|prev)\d+$/.test(d.name) || /\.mambapatch-\d+-[0-9a-f]+\.tmp$/.test(d.name))) fs.rmSync(abs, { force: true });
+    if (!d.isDirectory() && (TEMP_NAME.test(d.name) || ATOMIC_TEMP_NAME.test(d.name))) fs.rmSync(abs, { force: true });
   });
 }
 

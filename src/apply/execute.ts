@@ -13,7 +13,7 @@ import { changes, type Plan, type Step } from '../plan/types.js';
 import { keepOriginal, restoreOriginal, writeBackup } from '../state/backup.js';
 import { writeJournal, type Journal } from '../state/journal.js';
 import { writeManifest, type Manifest, type ManifestEntry } from '../state/manifest.js';
-import { inPrefix, originalKey, type StatePaths } from '../state/paths.js';
+import { inPrefix, originalKey, tempName, type StatePaths } from '../state/paths.js';
 import { VERSION } from '../package.js';
 
 const TOOL = `mambapatch ${VERSION}`;
@@ -52,7 +52,7 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
   const aside: { file: string; at: string }[] = [];
   const setAside = (file: string): void => {
     if (!fs.existsSync(file)) return;
-    const at = `${file}.prev${process.pid}`;
+    const at = tempName(file, 'prev');
     fs.rmSync(at, { force: true });
     writing(file, () => {
       try {
@@ -79,7 +79,7 @@ export function executeApply(prefix: string, p: StatePaths, plan: Plan, previous
     }
     if (originals) {
       setAside(p.backup);
-      writeBackup(p);
+      writing(p.backup, () => writeBackup(p));
       checkpoint();
     }
     const entries = new Map<string, ManifestEntry>((previous?.entries ?? []).map((e) => [e.path, e]));

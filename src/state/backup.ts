@@ -8,10 +8,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MambapatchError, cannotWrite } from '../errors.js';
+import { MambapatchError } from '../errors.js';
 import { copyFileAtomic, fsyncDir, writeAtomicWith } from '../fsutil/atomic.js';
 import { sha256File, walkTree, type FileMeta } from './files.js';
-import { inPrefix, originalKey, type StatePaths } from './paths.js';
+import { TEMP_NAME, inPrefix, originalKey, tempName, type StatePaths } from './paths.js';
 import { extractTarFile, writeTar } from './tarstream.js';
 
 /** Keeps the current file at `rel` as the original; returns 'link' or 'copy'. */
@@ -23,7 +23,7 @@ export function keepOriginal(prefix: string, p: StatePaths, rel: string): 'link'
     fs.mkdirSync(d, { recursive: true });
   }
   for (let d = path.dirname(dst); d.length >= p.originals.length; d = path.dirname(d)) fs.chmodSync(d, 0o755);
-  const tmp = `${dst}.tmp${process.pid}`;
+  const tmp = tempName(dst, 'tmp');
   fs.rmSync(tmp, { force: true });
   let how: 'link' | 'copy' = 'link';
   try {
@@ -47,17 +47,13 @@ export function keepOriginal(prefix: string, p: StatePaths, rel: string): 'link'
 /** Writes backup.tar from every file under originals/ (atomically, streamed through a fixed buffer). */
 export function writeBackup(p: StatePaths): void {
   const files = listFiles(p.originals).sort();
-  try {
-    writeAtomicWith(p.backup, (fd) => writeTar(fd, p.originals, files), { mode: 0o644, uid: process.getuid?.(), gid: process.getgid?.() });
-  } catch (e) {
-    cannotWrite(e, p.backup);
-  }
+  writeAtomicWith(p.backup, (fd) => writeTar(fd, p.originals, files), { mode: 0o644, uid: process.getuid?.(), gid: process.getgid?.() });
 }
 
 function listFiles(root: string): string[] {
   const out: string[] = [];
   walkTree(root, (abs, d) => {
-    if (d.isFile() && !/\.(tmp|prev)\d+$/.test(d.name)) out.push(path.relative(root, abs));
+    if (d.isFile() && !TEMP_NAME.test(d.name)) out.push(path.relative(root, abs));
   });
   return out;
 }

@@ -25,6 +25,13 @@ export function originalKey(rel: string): string {
   return rel.startsWith('/') ? `_outside${rel}` : rel;
 }
 
+/**
+ * Names a run gives state files for its own duration: a new original before its rename (`.tmp<pid>`), and
+ * what a run replaces, kept until it ends (`.prev<pid>`). Never archived; removed by the next run.
+ */
+export const tempName = (file: string, kind: 'tmp' | 'prev'): string => `${file}.${kind}${process.pid}`;
+export const TEMP_NAME = /\.(tmp|prev)\d+$/;
+
 export function statePaths(prefix: string): StatePaths {
   const dir = path.join(prefix, STATE_DIR);
   return {
