@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
 import { MEMBER, OUTSIDER, runAs } from '../helpers/users.js';
-import { CLI, cli, FAIL_1X, FAIL_2X, makePrefix, makePrefixAt, memberInstall, readJson, snapshot, type Fixture } from '../fixtures/prefix.js';
+import { CLI, cli, FAIL_1X, FAIL_2X, makePrefix, makePrefixAt, mambaUpdate, memberInstall, readJson, snapshot, type Fixture } from '../fixtures/prefix.js';
 
 const needs = missing({ root: true, tools: ['g++', 'setpriv'] });
 const fixtures: Fixture[] = [];
@@ -104,11 +104,7 @@ describe.skipIf(needs)('apply and revert, proved as a second member of the group
     const { prefix } = fixture('stale', { mamba2: true });
     expect(cli(['status', prefix, '--check']).status).toBe(3);
     expect(cli(['apply', prefix, '-q']).status).toBe(0);
-    // "mamba update": the package manager replaces bin/mamba with a fresh copy from pkgs/.
-    const fresh = path.join(prefix, 'bin', 'mamba.new');
-    fs.copyFileSync(path.join(prefix, 'pkgs', 'mamba-2.3.0-h0_0', 'bin', 'mamba'), fresh);
-    fs.writeFileSync(fresh, Buffer.concat([fs.readFileSync(fresh), Buffer.from('\0update')]));
-    fs.renameSync(fresh, path.join(prefix, 'bin', 'mamba'));
+    mambaUpdate(prefix);
     const st = cli(['status', prefix, '--check', '--json']);
     expect(st.status).toBe(3);
     expect(JSON.parse(st.stdout).targets[0].state).toBe('stale');

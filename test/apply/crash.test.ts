@@ -9,18 +9,35 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { missing } from '../helpers/env.js';
-import { CLI, cli, cliAsync, FAIL_1X, FAIL_2X, makePrefix, memberInstall, snapshot, type Fixture } from '../fixtures/prefix.js';
+import { CLI, cli, cliAsync, FAIL_1X, FAIL_2X, makePrefix, mambaUpdate, memberInstall, snapshot, type Fixture } from '../fixtures/prefix.js';
+import { underSizeLimit } from '../helpers/fsize.js';
 
 const needs = missing({ root: true, tools: ['g++', 'setpriv'] });
 const fixtures: Fixture[] = [];
 afterAll(() => fixtures.forEach((f) => f.cleanup()));
 
-function killedAt(n: number, args: string[]): { signal: NodeJS.Signals | null; status: number | null } {
+/** Runs `mambapatch ARGS -q` with its N-th checkpoint killed (SIGKILL) or failed (as a write would). */
+function atCheckpoint(hook: 'KILL' | 'FAIL', n: number, args: string[]): { signal: NodeJS.Signals | null; status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args, '-q'], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, MAMBAPATCH_TEST_KILL_AT: String(n) },
+    env: { PATH: process.env.PATH, [`MAMBAPATCH_TEST_${hook}_AT`]: String(n) },
   });
-  return { signal: r.signal, status: r.status };
+  return { signal: r.signal, status: r.status, stderr: r.stderr };
+}
+
+/**
+ * Fails apply at checkpoint 1, 2, ... until it runs through: every failure exits 1 with one line and leaves
+ * the tree as `before`. Returns the number of the first checkpoint past the last one.
+ */
+function failAtEveryCheckpoint(prefix: string, before: string[]): number {
+  let n = 1;
+  for (; n < 40; n++) {
+    const r = atCheckpoint('FAIL', n, ['apply', prefix]);
+    if (r.status === 0) break;
+    expect({ n, status: r.status, stderr: r.stderr }).toEqual({ n, status: 1, stderr: 'mambapatch: EIO: i/o error (MAMBAPATCH_TEST_FAIL_AT)\n' });
+    expect(snapshot(prefix), `failure at checkpoint ${n}`).toEqual(before);
+  }
+  return n;
 }
 
 const SHAPES = [
@@ -37,7 +54,7 @@ describe.skipIf(needs)('crash safety and locking', () => {
       const original = snapshot(prefix);
       let n = 1;
       for (; n < 40; n++) {
-        const r = killedAt(n, ['apply', prefix]);
+        const r = atCheckpoint('KILL', n, ['apply', prefix]);
         if (r.signal !== 'SIGKILL') {
           expect(r.status).toBe(0); // ran to the end: every checkpoint has been tried
           expect(cli(['revert', prefix, '-q']).status).toBe(0);
@@ -77,7 +94,7 @@ describe.skipIf(needs)('crash safety and locking', () => {
       const original = snapshot(prefix);
       for (let n = 1; n < 40; n++) {
         expect(cli(['apply', prefix, '-q']).status).toBe(0);
-        const r = killedAt(n, ['revert', prefix]);
+        const r = atCheckpoint('KILL', n, ['revert', prefix]);
         if (r.signal !== 'SIGKILL') {
           expect(r.status).toBe(0);
           expect(snapshot(prefix)).toEqual(original);
@@ -148,31 +165,13 @@ describe.skipIf(needs)('crash safety and locking', () => {
     const f = makePrefix('rollback', { mamba2: true, micromamba: 'dynamic' });
     fixtures.push(f);
     const { prefix } = f;
-    const original = snapshot(prefix);
-    let n = 1;
-    for (; n < 40; n++) {
-      const r = spawnSync(process.execPath, [CLI, 'apply', prefix, '-q'], { encoding: 'utf8', env: { PATH: process.env.PATH, MAMBAPATCH_TEST_FAIL_AT: String(n) } });
-      if (r.status === 0) break; // past the last checkpoint
-      expect({ n, status: r.status, stderr: r.stderr }).toEqual({ n, status: 1, stderr: 'mambapatch: EIO: i/o error (MAMBAPATCH_TEST_FAIL_AT)\n' });
-      expect(snapshot(prefix), `failure at checkpoint ${n}`).toEqual(original);
-    }
-    expect(n).toBeGreaterThan(5); // journal, originals, backup, manifest, each file, watch
+    expect(failAtEveryCheckpoint(prefix, snapshot(prefix))).toBeGreaterThan(5); // journal, originals, backup, manifest, each file, watch
     expect(memberInstall(prefix).status).toBe(0);
 
     // Over an earlier apply: "mamba update" replaced bin/mamba, so apply keeps the new original in place of
     // the old one and rewrites backup.tar, the manifest and the watch list; a failure puts all of it back.
-    const fresh = path.join(prefix, 'bin', 'mamba.new');
-    fs.copyFileSync(path.join(prefix, 'pkgs', 'mamba-2.3.0-h0_0', 'bin', 'mamba'), fresh);
-    fs.writeFileSync(fresh, Buffer.concat([fs.readFileSync(fresh), Buffer.from('\0update')]));
-    fs.renameSync(fresh, path.join(prefix, 'bin', 'mamba'));
-    const before = snapshot(prefix);
-    for (n = 1; n < 40; n++) {
-      const r = spawnSync(process.execPath, [CLI, 'apply', prefix, '-q'], { encoding: 'utf8', env: { PATH: process.env.PATH, MAMBAPATCH_TEST_FAIL_AT: String(n) } });
-      if (r.status === 0) break;
-      expect({ n, status: r.status }).toEqual({ n, status: 1 });
-      expect(snapshot(prefix), `failure at checkpoint ${n} over an earlier apply`).toEqual(before);
-    }
-    expect(n).toBeGreaterThan(5);
+    mambaUpdate(prefix);
+    expect(failAtEveryCheckpoint(prefix, snapshot(prefix))).toBeGreaterThan(5);
     expect(memberInstall(prefix).status).toBe(0);
     expect(cli(['revert', prefix, '-q']).status).toBe(0);
   });
@@ -188,8 +187,7 @@ describe.skipIf(needs)('crash safety and locking', () => {
     const backup = fs.statSync(path.join(prefix, '.mambapatch', 'backup.tar')).size;
     expect(cli(['revert', prefix, '-q']).status).toBe(0);
     expect(backup).toBeGreaterThan(edited);
-    const limited = (bytes: number, cmd: string) =>
-      spawnSync('sh', ['-c', 'trap "" XFSZ; exec "$@"', 'sh', 'prlimit', `--fsize=${bytes}:${bytes}`, process.execPath, CLI, cmd, prefix], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    const limited = (bytes: number, cmd: string) => underSizeLimit(bytes, process.execPath, [CLI, cmd, prefix]);
     // The edit, written first into a private copy; then backup.tar, cut short at its very end.
     for (const [bytes, names] of [[4096, /^mambapatch: \S+\/bin\/(micro)?mamba: cannot write: EFBIG: .* \(its edited copy, in \S+\)\n$/], [backup - 1, /^mambapatch: \S+\/\.mambapatch\/backup\.tar: cannot write: EFBIG: .*\n$/]] as const) {
       const r = limited(bytes, 'apply');
